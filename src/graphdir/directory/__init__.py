@@ -1,0 +1,1 @@
+"""Directory domain rules (no HTTP here)."""

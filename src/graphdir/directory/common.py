@@ -1,0 +1,95 @@
+"""Shared pieces of the directory layer: references, body validation, look-ups."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from graphdir import errors
+from graphdir.directory.schema import RESOURCE_NAMES, TYPE_NAMES, Prop, canonical, check_value
+from graphdir.store.base import StoredObject, Txn
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a directory object, from an ``@odata.id`` or ``…@odata.bind`` URL.
+
+    ``type_hint`` is the entity set the URL named (``users`` → ``user``), or None for
+    ``directoryObjects``; the referenced object must then be of that type.
+    """
+
+    id: str
+    type_hint: str | None = None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def security_identifier(object_id: str) -> str:
+    """``S-1-12-1-a-b-c-d``: the object GUID's 16 bytes as four little-endian uint32 (Entra's cloud SIDs)."""
+    b = uuid.UUID(object_id).bytes_le
+    parts = [int.from_bytes(b[i : i + 4], "little") for i in range(0, 16, 4)]
+    return "S-1-12-1-" + "-".join(str(p) for p in parts)
+
+
+def validate_body(schema: dict[str, Prop], body: dict[str, Any], type_key: str, mode: str) -> dict[str, Any]:
+    """Check a POST/PATCH body against the type's properties; return canonical names → values.
+
+    Unknown properties → 400 (the OData reader's message); wrong JSON types → 400
+    ``Invalid value specified for property …``; read-only ones → 400.
+    ``@odata.type`` (the SDKs send it, sdk-wire.md G3) is accepted and ignored.
+    """
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "@odata.type" or key.endswith("@odata.bind"):
+            continue
+        name = canonical(schema, key)
+        if name is None:
+            raise errors.property_not_found(key, TYPE_NAMES[type_key])
+        prop = schema[name]
+        allowed = prop.create if mode == "create" else prop.update
+        if not allowed:
+            raise errors.bad_request(f"Property '{name}' is read-only and cannot be set.")
+        if not check_value(prop, value):
+            raise errors.invalid_property_value(name, RESOURCE_NAMES[type_key])
+        out[name] = value
+    return out
+
+
+def get_live(tx: Txn, object_id: str, types: tuple[str, ...] | None = None) -> StoredObject:
+    obj = tx.get(object_id)
+    if obj is None or obj.deleted is not None or (types is not None and obj.type not in types):
+        raise errors.not_found(object_id)
+    return obj
+
+
+def resolve_ref(tx: Txn, ref: Ref) -> StoredObject:
+    obj = tx.get(ref.id)
+    if obj is None or obj.deleted is not None or (ref.type_hint is not None and obj.type != ref.type_hint):
+        raise errors.not_found(ref.id)
+    return obj
+
+
+def hash_password(password: str) -> str:
+    import hashlib
+    import os
+
+    salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 20_000)
+    return "pbkdf2$20000$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    import hashlib
+    import hmac
+
+    try:
+        _, rounds, salt, digest = stored.split("$")
+        got = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(rounds))
+        return hmac.compare_digest(got, base64.b64decode(digest))
+    except (ValueError, TypeError):
+        return False

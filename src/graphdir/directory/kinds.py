@@ -1,0 +1,90 @@
+"""Group kinds and what each allows (graph-behaviour.md §1.2, §2).
+
+Kinds are told apart only by ``groupTypes``, ``mailEnabled`` and
+``securityEnabled``; dynamic, on-premises-synced and role-assignable are
+orthogonal flags.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from graphdir import errors
+
+GroupKind = Literal["unified", "security", "mailSecurity", "distribution"]
+
+#: Member types each kind may hold (concepts/includes/groups-allowed-member-types.md).
+SECURITY_MEMBER_TYPES = frozenset({"user", "group", "device", "servicePrincipal", "orgContact"})
+UNIFIED_MEMBER_TYPES = frozenset({"user"})
+OWNER_TYPES = frozenset({"user", "servicePrincipal"})
+MAX_OWNERS = 100
+MAX_LINKS = 20
+
+
+def kind(props: dict[str, Any]) -> GroupKind:
+    types = [t.lower() for t in props.get("groupTypes") or []]
+    if "unified" in types:
+        return "unified"
+    mail, sec = bool(props.get("mailEnabled")), bool(props.get("securityEnabled"))
+    if mail and sec:
+        return "mailSecurity"
+    if mail:
+        return "distribution"
+    return "security"
+
+
+def is_dynamic(props: dict[str, Any]) -> bool:
+    return any(t.lower() == "dynamicmembership" for t in props.get("groupTypes") or [])
+
+
+def is_synced(props: dict[str, Any]) -> bool:
+    return props.get("onPremisesSyncEnabled") is True
+
+
+def check_membership_writable(props: dict[str, Any], mail_enabled_security: str) -> None:
+    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, spec §2).
+
+    Order: on-premises synced (400), distribution / mail-enabled security (400, the latter only
+    when the ``mail_enabled_security_membership`` setting is ``refuse``), dynamic (403).
+    """
+    if is_synced(props):
+        raise errors.on_premises_readonly()
+    k = kind(props)
+    if k == "distribution" or (k == "mailSecurity" and mail_enabled_security == "refuse"):
+        raise errors.mail_enabled_readonly()
+    if is_dynamic(props):
+        raise errors.forbidden()
+
+
+def check_owners_writable(props: dict[str, Any]) -> None:
+    """Owners of distribution and synced groups are managed elsewhere (group-list-owners.md)."""
+    if is_synced(props):
+        raise errors.on_premises_readonly()
+    if kind(props) == "distribution":
+        raise errors.mail_enabled_readonly()
+
+
+def allowed_member_types(props: dict[str, Any]) -> frozenset[str]:
+    if kind(props) == "unified":
+        return UNIFIED_MEMBER_TYPES
+    if props.get("isAssignableToRole") is True:
+        return frozenset({"user", "servicePrincipal"})
+    return SECURITY_MEMBER_TYPES
+
+
+def check_member_type(group: dict[str, Any], member_type: str, member: dict[str, Any]) -> None:
+    """M365 groups hold users only; security groups hold security groups but never M365 groups."""
+    if member_type not in allowed_member_types(group):
+        raise _unsupported_member(member_type)
+    if member_type == "group" and kind(member) != "security":
+        raise _unsupported_member(member_type)
+
+
+def _unsupported_member(member_type: str) -> errors.GraphError:
+    # Graph documents the 400 but not its text (spec §2 notes): a neutral message [INF].
+    return errors.bad_request(f"An object of type '{member_type}' is unsupported as a member of this group.")
+
+
+def cycle() -> errors.GraphError:
+    """Circular nesting (spec §2: Entra rejects it; no wire message found) [INF]."""
+    return errors.bad_request("Adding this group as a member would create a circular membership.")

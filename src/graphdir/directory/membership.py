@@ -1,0 +1,172 @@
+"""Members, owners and memberOf — the heart of graphdir.
+
+Graph behaviour: group-list-members.md, group-post-members.md,
+group-delete-members.md (and the 2015 beta seed page), group-list-owners.md,
+group-post-owners.md, group-delete-owners.md, group-list-memberof.md;
+graph-behaviour.md §3.7–§3.12 and §4 (the order in which checks apply).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from graphdir import errors, ids
+from graphdir.directory import kinds, rights
+from graphdir.directory.common import Ref, get_live, now, resolve_ref
+from graphdir.query import ListQuery
+from graphdir.store.base import Change, Page, StoredObject, Txn
+
+if TYPE_CHECKING:
+    from graphdir.directory.service import Directory
+
+
+class MembershipMixin:
+    # -- reading -------------------------------------------------------------------
+    def _check_cast(self: "Directory", group: StoredObject, q: ListQuery, relation: str) -> None:
+        """A cast to a type the group cannot hold → 400 Request_UnsupportedQuery (group-list-members.md)."""
+        if q.types and relation == "members":
+            allowed = kinds.allowed_member_types(group.props)
+            if not any(t in allowed for t in q.types):
+                raise errors.unsupported_query(
+                    f"The group cannot contain members of type '{q.types[0]}'; the type cast is not supported."
+                )
+
+    def _hide_sp(self: "Directory", q: ListQuery, version: str) -> ListQuery:
+        """v1.0 known issue: service principals are not listed as members/owners (configurable, §9)."""
+        if version == "v1.0" and self.settings.hide_service_principals_v1:
+            allowed = q.types or ("user", "group", "device", "orgContact", "servicePrincipal")
+            q.types = tuple(t for t in allowed if t != "servicePrincipal") or ("none",)
+        return q
+
+    def list_members(self: "Directory", actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
+        """``GET /groups/{id}/members`` — direct members, keyset-paged."""
+        group = self.resolve_group(actor.tenant_id, group_id)
+        self._check_cast(group, q, "members")
+        return self.store.list_members(actor.tenant_id, group.id, self._hide_sp(q, version))
+
+    def list_owners(self: "Directory", actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
+        group = self.resolve_group(actor.tenant_id, group_id)
+        return self.store.list_owners(actor.tenant_id, group.id, self._hide_sp(q, version))
+
+    def list_member_of(self: "Directory", actor: rights.Actor, object_id: str, q: ListQuery, user: bool) -> Page:
+        """``GET /users/{id}/memberOf`` and ``GET /groups/{id}/memberOf`` — direct parent groups."""
+        obj = self.resolve_user(actor.tenant_id, object_id) if user else self.resolve_group(actor.tenant_id, object_id)
+        return self.store.list_member_of(actor.tenant_id, obj.id, q)
+
+    def get_directory_object(self: "Directory", actor: rights.Actor, object_id: str) -> StoredObject:
+        """``GET /directoryObjects/{id}`` (resources/directoryobject.md)."""
+        oid = ids.parse_object_id(object_id)
+        obj = self.store.get(actor.tenant_id, oid)
+        if obj is None or obj.deleted is not None:
+            raise errors.not_found(object_id)
+        return obj
+
+    # -- members ------------------------------------------------------------------------
+    async def add_member(self: "Directory", actor: rights.Actor, group_id: str, ref: Ref) -> None:
+        """``POST /groups/{id}/members/$ref`` → 204 (group-post-members.md; checks in spec §4 order)."""
+        gid = ids.parse_object_id(group_id)
+        mail_sec = self.settings.mail_enabled_security_membership
+
+        def fn(tx: Txn) -> None:
+            group = get_live(tx, gid, ("group",))
+            member = resolve_ref(tx, ref)
+            is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
+            rights.check_members_update(actor, group.props, is_owner, kinds.kind(group.props) == "unified")
+            rights.check_member_type_grant(actor, member.type)
+            kinds.check_membership_writable(group.props, mail_sec)
+            kinds.check_member_type(group.props, member.type, member.props)
+            if member.type == "group" and (member.id == gid or member.id in tx.ancestors(gid)):
+                raise kinds.cycle()
+            if not tx.add_member(gid, member.id, member.type):
+                raise errors.already_exist("members")
+            tx.record(Change(gid, "group", "addMember", related_id=member.id, actor=actor.label))
+
+        await self.store.write(actor.tenant_id, fn)
+
+    async def remove_member(self: "Directory", actor: rights.Actor, group_id: str, member_id: str) -> None:
+        """``DELETE /groups/{id}/members/{id}/$ref`` → 204; not a member → 404 naming the member (spec §3.10)."""
+        gid = ids.parse_object_id(group_id)
+        mid = ids.parse_object_id(member_id)
+        mail_sec = self.settings.mail_enabled_security_membership
+        label = actor.label
+
+        def fn(tx: Txn) -> None:
+            group = get_live(tx, gid, ("group",))
+            props = group.props
+            is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
+            rights.check_members_update(actor, props, is_owner, kinds.kind(props) == "unified")
+            kinds.check_membership_writable(props, mail_sec)
+            if not tx.remove_member(gid, mid):
+                raise errors.not_found(member_id)
+            tx.record(Change(gid, "group", "removeMember", related_id=mid, actor=label))
+
+        await self.store.write(actor.tenant_id, fn)
+
+    async def delete_member_object(self: "Directory", actor: rights.Actor, group_id: str, member_id: str, version: str) -> None:
+        """``DELETE /groups/{id}/members/{id}`` without ``$ref`` deletes the member object itself when the
+        caller may manage that type, else 403 (the caution box of group-delete-members.md)."""
+        group = self.resolve_group(actor.tenant_id, group_id)
+        mid = ids.parse_object_id(member_id)
+        if not self.store.is_member(actor.tenant_id, group.id, mid):
+            raise errors.not_found(member_id)
+        member = self.store.get(actor.tenant_id, mid)
+        if member is None or member.deleted is not None:
+            raise errors.not_found(member_id)
+        needs = {
+            "user": ("User.ReadWrite.All", "Directory.ReadWrite.All"),
+            "group": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
+        }.get(member.type, ("Directory.ReadWrite.All",))
+        if not actor.has(*needs):
+            raise errors.forbidden()
+        if member.type == "user":
+            await self.delete_user(actor, member.id)
+        elif member.type == "group":
+            await self.delete_group(actor, member.id, soft_delete_security=version == "beta")
+        else:
+            raise errors.forbidden()
+
+    # -- owners ------------------------------------------------------------------------------
+    async def add_owner(self: "Directory", actor: rights.Actor, group_id: str, ref: Ref) -> None:
+        """``POST /groups/{id}/owners/$ref`` → 204; users or service principals; at most 100 owners."""
+        gid = ids.parse_object_id(group_id)
+
+        def fn(tx: Txn) -> None:
+            group = get_live(tx, gid, ("group",))
+            owner = resolve_ref(tx, ref)
+            is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
+            rights.check_owners_update(actor, group.props, is_owner, owner.type)
+            kinds.check_owners_writable(group.props)
+            if owner.type not in kinds.OWNER_TYPES:
+                raise errors.bad_request(f"An object of type '{owner.type}' is unsupported as an owner of a group.")
+            if tx.has_owner(gid, owner.id):
+                raise errors.already_exist("owners")
+            count = tx.count_owners(gid)
+            if count + 1 > kinds.MAX_OWNERS:
+                raise errors.quota_exceeded(count + 1, kinds.MAX_OWNERS, "owners")
+            tx.add_owner(gid, owner.id, owner.type)
+            tx.record(Change(gid, "group", "addOwner", related_id=owner.id, actor=actor.label))
+
+        await self.store.write(actor.tenant_id, fn)
+
+    async def remove_owner(self: "Directory", actor: rights.Actor, group_id: str, owner_id: str) -> None:
+        """``DELETE /groups/{id}/owners/{id}/$ref`` → 204; the last owner cannot be removed (400)."""
+        gid = ids.parse_object_id(group_id)
+        oid = ids.parse_object_id(owner_id)
+
+        def fn(tx: Txn) -> None:
+            group = get_live(tx, gid, ("group",))
+            owner = tx.get(oid)
+            is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
+            rights.check_owners_update(actor, group.props, is_owner, owner.type if owner else "user")
+            kinds.check_owners_writable(group.props)
+            if not tx.has_owner(gid, oid):
+                raise errors.not_found(owner_id)
+            if tx.count_owners(gid) <= 1:
+                raise errors.last_owner()
+            tx.remove_owner(gid, oid)
+            tx.record(Change(gid, "group", "removeOwner", related_id=oid, actor=actor.label))
+
+        await self.store.write(actor.tenant_id, fn)
+
+
+__all__ = ["MembershipMixin", "now"]

@@ -1,0 +1,165 @@
+"""Users: create, get (by id or userPrincipalName), list, update, delete.
+
+Graph behaviour: user-post-users.md, user-get.md, graph-behaviour.md §1.3, §3.6.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from graphdir import errors, ids
+from graphdir.directory import rights
+from graphdir.directory.common import get_live, hash_password, now, validate_body
+from graphdir.directory.schema import USER
+from graphdir.query import ListQuery
+from graphdir.store.base import Change, Conflict, Page, StoredObject, Txn
+
+if TYPE_CHECKING:
+    from graphdir.directory.service import Directory
+
+_UPN_ALIAS = re.compile(r"^[A-Za-z0-9'.\-_!#^~]+$")
+_REQUIRED_USER = ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName")
+
+
+def _check_password(profile: dict[str, Any]) -> str:
+    pw = profile.get("password")
+    if not isinstance(pw, str) or not pw:
+        raise errors.required_property("password")
+    classes = sum(bool(re.search(p, pw)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    if not 8 <= len(pw) <= 256 or classes < 3:
+        raise errors.bad_request(
+            "The specified password does not comply with password complexity requirements. Please provide a different password."
+        )
+    return pw
+
+
+class UsersMixin:
+    def _domains(self: "Directory", tenant_id: str) -> set[str]:
+        t = self.store.get_tenant(tenant_id) or {}
+        doms = {str(t.get("domain", "")).lower()}
+        doms |= {d.lower() for d in t.get("props", {}).get("domains", [])}
+        return doms
+
+    def _check_upn(self: "Directory", tenant_id: str, upn: str) -> None:
+        alias, _, domain = upn.rpartition("@")
+        if not alias or not _UPN_ALIAS.match(alias) or alias.startswith(".") or alias.endswith("."):
+            raise errors.invalid_property_value("userPrincipalName", "User")
+        if domain.lower() not in self._domains(tenant_id):
+            raise errors.bad_request(
+                "The domain portion of the userPrincipalName property is invalid. "
+                "You must use one of the verified domain names in your organization."
+            )
+
+    def resolve_user(self: "Directory", tenant_id: str, key: str) -> StoredObject:
+        """``/users/{id | userPrincipalName}`` (user-get.md)."""
+        if ids.is_guid(key):
+            obj = self.store.get(tenant_id, key.lower())
+        elif "@" in key:
+            obj = self.store.get_by_upn(tenant_id, key)
+        else:
+            raise errors.invalid_object_id(key)
+        if obj is None or obj.deleted is not None or obj.type != "user":
+            raise errors.not_found(key)
+        return obj
+
+    async def create_user(self: "Directory", actor: rights.Actor, body: dict[str, Any]) -> StoredObject:
+        """``POST /users`` → 201 with the default property set (user-post-users.md)."""
+        rights.check_user_write(actor, None)
+        props = validate_body(USER, body, "user", "create")
+        for name in _REQUIRED_USER:
+            if props.get(name) in (None, ""):
+                raise errors.required_property(name)
+        self._check_upn(actor.tenant_id, props["userPrincipalName"])
+        profile = dict(props["passwordProfile"])
+        pw = _check_password(profile)
+        stored_profile = {
+            "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", True)),
+            "hash": hash_password(pw),
+        }
+        created = now()
+        obj_props: dict[str, Any] = {
+            "businessPhones": [],
+            "givenName": None,
+            "jobTitle": None,
+            "mail": None,
+            "mobilePhone": None,
+            "officeLocation": None,
+            "preferredLanguage": None,
+            "surname": None,
+            "userType": "Member",
+            "otherMails": [],
+            "proxyAddresses": [],
+            "imAddresses": [],
+            "createdDateTime": created,
+            "creationType": None,
+            **props,
+            "passwordProfile": stored_profile,
+        }
+        uid = ids.new_id()
+        obj_props["id"] = uid
+        obj = StoredObject(actor.tenant_id, uid, "user", obj_props, created)
+
+        def fn(tx: Txn) -> StoredObject:
+            try:
+                tx.insert(obj)
+            except Conflict:
+                raise errors.bad_request(
+                    "Another object with the same value for property userPrincipalName already exists."
+                ) from None
+            tx.record(Change(uid, "user", "create", actor=actor.label))
+            return obj
+
+        return await self.store.write(actor.tenant_id, fn)
+
+    def get_user(self: "Directory", actor: rights.Actor, key: str) -> StoredObject:
+        return self.resolve_user(actor.tenant_id, key)
+
+    def list_users(self: "Directory", actor: rights.Actor, q: ListQuery) -> Page:
+        return self.store.list_objects(actor.tenant_id, ("user",), q)
+
+    async def update_user(self: "Directory", actor: rights.Actor, key: str, body: dict[str, Any]) -> None:
+        """``PATCH /users/{id}`` → 204."""
+        target = self.resolve_user(actor.tenant_id, key)
+        rights.check_user_write(actor, target.id)
+        props = validate_body(USER, body, "user", "update")
+        if "displayName" in props and not props["displayName"]:
+            raise errors.invalid_property_value("displayName", "User")
+        if "userPrincipalName" in props:
+            if not props["userPrincipalName"]:
+                raise errors.invalid_property_value("userPrincipalName", "User")
+            self._check_upn(actor.tenant_id, props["userPrincipalName"])
+        if "passwordProfile" in props:
+            profile = dict(props["passwordProfile"])
+            props["passwordProfile"] = {
+                "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", True)),
+                "hash": hash_password(_check_password(profile)),
+            }
+
+        def fn(tx: Txn) -> None:
+            obj = get_live(tx, target.id, ("user",))
+            obj.props.update(props)
+            try:
+                tx.update(obj)
+            except Conflict:
+                raise errors.bad_request(
+                    "Another object with the same value for property userPrincipalName already exists."
+                ) from None
+            tx.record(Change(obj.id, "user", "update", actor=actor.label, detail={"props": sorted(props)}))
+
+        await self.store.write(actor.tenant_id, fn)
+
+    async def delete_user(self: "Directory", actor: rights.Actor, key: str) -> None:
+        """``DELETE /users/{id}`` → 204; users are soft-deleted (restorable for 30 days)."""
+        target = self.resolve_user(actor.tenant_id, key)
+        rights.check_user_write(actor, None)
+
+        def fn(tx: Txn) -> None:
+            obj = get_live(tx, target.id, ("user",))
+            when = now()
+            obj.props["deletedDateTime"] = when
+            obj.deleted = when
+            tx.update(obj)
+            tx.record(Change(obj.id, "user", "softDelete", actor=actor.label))
+
+        await self.store.write(actor.tenant_id, fn)

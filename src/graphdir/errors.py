@@ -1,0 +1,192 @@
+"""The one family of Graph errors.
+
+Every failure the service reports is a :class:`GraphError` carrying the HTTP
+status, Graph's ``error.code`` and the exact ``error.message``. They are
+rendered into Graph's error JSON in exactly one place
+(:func:`graphdir.web.responses.error_response`). Messages follow
+``graph-behaviour.md`` §0.5 and §5.3 (the catalogue of directory errors).
+"""
+
+from __future__ import annotations
+
+
+class GraphError(Exception):
+    """A Graph-shaped error: status + code + message (spec §0.4)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"GraphError({self.status}, {self.code!r}, {self.message!r})"
+
+
+# --- 400 ---------------------------------------------------------------------
+
+def bad_request(message: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest", message)
+
+
+def invalid_object_id(value: str) -> GraphError:
+    """Malformed object id in a path or reference (spec §0.5, OBS)."""
+    return bad_request(f"Invalid object identifier '{value}'.")
+
+
+def unsupported_query(message: str) -> GraphError:
+    return GraphError(400, "Request_UnsupportedQuery", message)
+
+
+def already_exist(prop: str) -> GraphError:
+    """Duplicate add of a member or owner (spec §0.5)."""
+    return bad_request(
+        "One or more added object references already exist for the following modified properties: "
+        f"'{prop}'."
+    )
+
+
+def mail_enabled_readonly() -> GraphError:
+    return bad_request("Cannot Update a mail-enabled security groups and or distribution list.")
+
+
+def mail_enabled_create() -> GraphError:
+    return bad_request("Cannot Create a mail-enabled security groups and or distribution list.")
+
+
+def on_premises_readonly() -> GraphError:
+    return bad_request(
+        "Unable to update the specified properties for on-premises mastered Directory Sync objects "
+        "or objects currently undergoing migration."
+    )
+
+
+def last_owner() -> GraphError:
+    return bad_request("The group must have at least one owner, hence this owner cannot be removed.")
+
+
+def too_many_links() -> GraphError:
+    return bad_request("A resource cannot contain more than 20 link changes.")
+
+
+def invalid_request_body() -> GraphError:
+    return GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+
+
+def property_not_found(prop: str, type_name: str) -> GraphError:
+    """Unknown property in a request body (the OData reader's message, code BadRequest) [INF]."""
+    return GraphError(
+        400,
+        "BadRequest",
+        f"The property '{prop}' does not exist on type '{type_name}'. Make sure to only use property "
+        "names that are defined by the type or mark the type as open type.",
+    )
+
+
+def required_property(prop: str) -> GraphError:
+    """A required property missing on create (OBS: msgraph-sdk-code-generator#244)."""
+    return bad_request(f"Property {prop} value is required but is empty or missing.")
+
+
+def invalid_property_value(prop: str, resource: str) -> GraphError:
+    """A body property with the wrong JSON type or an out-of-range value."""
+    return bad_request(f"Invalid value specified for property '{prop}' of resource '{resource}'.")
+
+
+def count_not_supported() -> GraphError:
+    return bad_request("$count is not currently supported.")
+
+
+def search_needs_consistency() -> GraphError:
+    return unsupported_query(
+        "Request with $search query parameter only works through MSGraph with a special request "
+        "header: 'ConsistencyLevel: eventual'"
+    )
+
+
+def advanced_operator(op: str) -> GraphError:
+    return unsupported_query(
+        f"Operator '{op}' is not supported because the required parameters might be missing. "
+        "Try adding $count=true query parameter and ConsistencyLevel:eventual header. "
+        "Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+    )
+
+
+def unsupported_filter_property(prop: str, resource: str) -> GraphError:
+    return unsupported_query(
+        f"Unsupported or invalid query filter clause specified for property '{prop}' of resource '{resource}'."
+    )
+
+
+# --- 401 / 403 / 404 / 405 / 413 / 429 -------------------------------------
+
+def unauthenticated(message: str) -> GraphError:
+    """401 InvalidAuthenticationToken (spec §5.3) with Graph's WWW-Authenticate header."""
+    return GraphError(
+        401,
+        "InvalidAuthenticationToken",
+        message,
+        {
+            "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+            'client_id="00000003-0000-0000-c000-000000000000"'
+        },
+    )
+
+
+def forbidden() -> GraphError:
+    return GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+
+def quota_exceeded(count: int, limit: int, prop: str) -> GraphError:
+    return GraphError(
+        403,
+        "Directory_QuotaExceeded",
+        f"Unable to perform operation as '{count}' would exceed the maximum quota count '{limit}' for forward-link '{prop}'.",
+    )
+
+
+def not_found(object_id: str) -> GraphError:
+    return GraphError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present.",
+    )
+
+
+def segment_not_found(segment: str) -> GraphError:
+    """Unknown URL segment: Graph's router answers 400 BadRequest 'Resource not found for the segment'."""
+    return GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+
+
+def method_not_allowed() -> GraphError:
+    return GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+
+
+def payload_too_large(limit: int) -> GraphError:
+    return GraphError(413, "Request_BadRequest", f"The request body exceeds the maximum allowed size of {limit} bytes.")
+
+
+def unsupported_media_type() -> GraphError:
+    return GraphError(415, "BadRequest", "A supported MIME type could not be found that matches the content type of the response.")
+
+
+def internal_error() -> GraphError:
+    return GraphError(500, "InternalServerError", "An internal server error occurred.")
+
+
+def service_unavailable() -> GraphError:
+    return GraphError(503, "ServiceNotAvailable", "The service is temporarily unavailable. Please retry later.", {"Retry-After": "1"})
+
+
+# --- $filter / $search parsing (added by the OData filter module) -----------
+
+def invalid_filter(detail: str) -> GraphError:
+    """Malformed ``$filter`` (syntax error, unknown function): Graph's OData parser answers
+    ``400 BadRequest`` with ``Invalid filter clause: <detail>``."""
+    return GraphError(400, "BadRequest", f"Invalid filter clause: {detail}")
+
+
+def invalid_search(detail: str) -> GraphError:
+    """Malformed or unsupported ``$search`` (spec §6.3); the wording is ours [INF]."""
+    return unsupported_query(f"Invalid $search clause: {detail}")

@@ -1,0 +1,796 @@
+"""``$filter`` and ``$search`` for directory collections, parsed into :mod:`graphdir.query`.
+
+``$filter`` text is tokenised and parsed by odata-query's SLY grammar
+(:class:`odata_query.grammar.ODataLexer` / :class:`~odata_query.grammar.ODataParser`); this
+module only walks the resulting AST into the neutral IR and enforces Graph's rules:
+
+* **Whitelist** (concepts/includes/filter-directory-objects.md, copied in
+  ``graph-docs/concepts-includes__filter-directory-objects__excerpt.md``): for each property
+  of a resource, whether ``eq``, ``startsWith``, ``ge/le`` (also used for ``gt/lt``) and
+  ``eq null`` work by default, only in advanced mode, or not at all. Property names match
+  case-insensitively; the IR carries Graph's spelling. Additions marked [INF]: ``id`` (eq/in)
+  on every resource, ``groupTypes/any()`` on groups (group-list.md), and the device and
+  servicePrincipal tables, whose sections the excerpt omits (written from the current docs).
+* **Advanced mode** (aad-advanced-queries.md, spec §6.2): ``ne``, ``not`` and ``endsWith``
+  need ``ConsistencyLevel: eventual`` + ``$count=true``; without them they answer
+  ``errors.advanced_operator(op)`` with ``op`` one of ``'ne'``, ``'not'``, ``'endsWith'``
+  (the documented message for endsWith). ``ne`` and ``not`` then work wherever ``eq`` works;
+  ``endsWith`` only on ``mail``, ``otherMails``, ``userPrincipalName``, ``proxyAddresses``
+  (collections through ``any``); ``in`` works wherever ``eq`` works.
+* A property/operator cell that is **Advanced-only**, used in default mode, answers
+  ``errors.unsupported_filter_property(prop, Resource)`` — what Graph was observed to send
+  (e.g. ``startsWith(companyName,'x')`` on users without the advanced parameters,
+  microsoft-graph-docs issues #17277, #12591, #13583). A property or cell that is not in the
+  table at all answers the same error (documented for ``createdDateTime`` on groups).
+  Checks run left to right: for each clause the operator's mode first, then the property.
+* **directoryObject** (polymorphic lists such as ``/groups/{id}/members``): the union of the
+  user and group tables, each cell taking the more permissive of the two ("Default" beats
+  "Advanced"); errors name resource ``'DirectoryObject'``.
+* Syntax errors and unknown functions answer ``400 BadRequest`` ``Invalid filter clause: …``
+  (``errors.invalid_filter``) with Microsoft.OData-style details; a literal of the wrong type
+  answers ``400 Request_BadRequest`` with OData's "incompatible types" message. Any input
+  string raises only :class:`~graphdir.errors.GraphError` (inputs over 2048 characters and
+  expressions nested over 48 levels are refused up front).
+
+``$search`` (spec §6.3, group-list.md, group-list-members.md) is a tiny hand-written grammar:
+``"prop:token"`` clauses combined with ``AND``/``OR`` (``AND`` binds tighter) and parentheses.
+Quotes are required; ``\\"`` and ``\\\\`` escape inside them. Invalid syntax or a property
+that is not searchable answers ``400 Request_UnsupportedQuery`` ``Invalid $search clause: …``
+(``errors.invalid_search``). Searchable: displayName/description on groups (plus mail and
+mailNickname, which group-list.md says fall back to prefix matching), displayName, mail,
+userPrincipalName, givenName, surname on users, the union of both for directoryObject.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal, NoReturn, cast
+
+from odata_query import ast
+from odata_query import exceptions as oq_exc
+from odata_query.grammar import ODATA_FUNCTIONS, ODataLexer, ODataParser
+from sly.lex import Token  # type: ignore[import-untyped]
+
+from graphdir import errors
+from graphdir.query import (
+    And,
+    AnyEndsWith,
+    AnyEq,
+    CmpOp,
+    Compare,
+    EndsWith,
+    In,
+    Not,
+    Or,
+    Predicate,
+    Scalar,
+    Search,
+    SearchTerm,
+    StartsWith,
+)
+
+MAX_FILTER_LENGTH = 2048
+MAX_DEPTH = 48
+
+Kind = Literal["string", "guid", "bool", "datetime", "strings"]
+Support = Literal["D", "A", "-"]  # Default, Advanced only, not supported
+
+
+@dataclass(frozen=True)
+class FilterProp:
+    """One row of the filter table: Graph name, value kind and support per operator column."""
+
+    name: str
+    kind: Kind
+    eq: Support
+    starts: Support
+    range: Support
+    null: Support
+    ends: Support = "-"
+
+
+# endsWith: advanced queries only, on these properties only (aad-advanced-queries.md).
+_ENDS_WITH = frozenset({"mail", "otherMails", "userPrincipalName", "proxyAddresses"})
+
+
+def _table(rows: str) -> dict[str, FilterProp]:
+    """Build a table from ``name kind eq/startsWith/geLe/eqNull`` lines (D, A or -)."""
+    out: dict[str, FilterProp] = {}
+    for line in rows.strip().splitlines():
+        name, kind, code = line.split()
+        c: list[Support] = [ch if ch in ("D", "A") else "-" for ch in code]  # type: ignore[misc]
+        ends: Support = "A" if name in _ENDS_WITH else "-"
+        out[name.lower()] = FilterProp(name, kind, c[0], c[1], c[2], c[3], ends)  # type: ignore[arg-type]
+    return out
+
+
+_GROUP = _table("""
+id guid D---
+classification string DD--
+createdByAppId guid D---
+description string AA-A
+displayName string DD-A
+expirationDateTime datetime A-A-
+groupTypes strings D---
+hasMembersWithLicenseErrors bool D--D
+infoCatalogs strings DD--
+isAssignableToRole bool D---
+mail string DD-A
+mailEnabled bool D---
+mailNickname string DD-A
+membershipRule string DD--
+membershipRuleProcessingState string D---
+onPremisesLastSyncDateTime datetime D-D-
+onPremisesSamAccountName string AA--
+onPremisesSecurityIdentifier string D--A
+onPremisesSyncEnabled bool D--A
+preferredLanguage string AA-A
+proxyAddresses strings DD--
+renewedDateTime datetime D-D-
+resourceBehaviorOptions strings D---
+resourceProvisioningOptions strings D---
+securityEnabled bool D---
+uniqueName string DD--
+""")
+
+_USER = _table("""
+id guid D---
+accountEnabled bool D---
+ageGroup string D---
+businessPhones strings AA--
+certificateUserIds strings A---
+city string DD-A
+companyName string AA-A
+consentProvidedForMinor string D---
+country string DD-A
+createdDateTime datetime D-DA
+creationType string D---
+department string DD-A
+displayName string DD-A
+employeeHireDate datetime A-A-
+employeeId string D--A
+employeeType string A---
+externalUserState string D---
+faxNumber string AA-A
+givenName string DD-A
+imAddresses strings DD--
+infoCatalogs strings DD--
+isLicenseReconciliationNeeded bool D---
+isResourceAccount bool D---
+jobTitle string DD-A
+mail string DD-A
+mailNickname string DD-A
+mobilePhone string AA-A
+officeLocation string AA-A
+onPremisesImmutableId string D---
+onPremisesLastSyncDateTime datetime D-D-
+onPremisesSamAccountName string AA--
+onPremisesSecurityIdentifier string D--A
+onPremisesSyncEnabled bool D--A
+otherMails strings DD--
+passwordPolicies string ---A
+postalCode string AA-A
+preferredLanguage string AA-A
+proxyAddresses strings DD--
+showInAddressList bool A---
+state string D--A
+streetAddress string AA-A
+surname string DD-A
+usageLocation string DD-A
+userPrincipalName string DD--
+userType string D--A
+""" + "\n".join(f"onPremisesExtensionAttributes/extensionAttribute{i} string A--A" for i in range(1, 16)))
+
+_ORG_CONTACT = _table("""
+id guid D---
+companyName string AA-A
+department string DD-A
+displayName string DD-A
+givenName string DD-A
+jobTitle string DD-A
+mail string DD-A
+mailNickname string DD-A
+onPremisesLastSyncDateTime datetime D-D-
+onPremisesSyncEnabled bool D--A
+proxyAddresses strings DD--
+surname string DD-A
+""")
+
+# [INF] The excerpt omits devices and service principals; rows follow the current docs.
+_DEVICE = _table("""
+id guid D---
+accountEnabled bool D---
+approximateLastSignInDateTime datetime D-D-
+deviceId guid D---
+displayName string DD-A
+isCompliant bool D---
+isManaged bool D---
+manufacturer string AA-A
+model string AA-A
+onPremisesLastSyncDateTime datetime D-D-
+onPremisesSyncEnabled bool D--A
+operatingSystem string DD-A
+operatingSystemVersion string DD-A
+physicalIds strings D---
+profileType string D---
+registrationDateTime datetime A-A-
+trustType string D---
+""")
+
+_SERVICE_PRINCIPAL = _table("""
+id guid D---
+accountEnabled bool D---
+alternativeNames strings DD--
+appId guid D---
+appOwnerOrganizationId guid D---
+displayName string DD-A
+servicePrincipalNames strings DD--
+servicePrincipalType string D---
+tags strings DD--
+""")
+
+
+def _best(a: Support, b: Support) -> Support:
+    return "D" if "D" in (a, b) else "A" if "A" in (a, b) else "-"
+
+
+def _union(*tables: dict[str, FilterProp]) -> dict[str, FilterProp]:
+    """Merge tables cell by cell, keeping the more permissive support (directoryObject rule)."""
+    out: dict[str, FilterProp] = {}
+    for table in tables:
+        for key, p in table.items():
+            q = out.get(key)
+            out[key] = p if q is None else FilterProp(
+                q.name, q.kind, _best(q.eq, p.eq), _best(q.starts, p.starts),
+                _best(q.range, p.range), _best(q.null, p.null), _best(q.ends, p.ends),
+            )
+    return out
+
+
+FILTER_TABLES: dict[str, dict[str, FilterProp]] = {
+    "user": _USER,
+    "group": _GROUP,
+    "orgContact": _ORG_CONTACT,
+    "device": _DEVICE,
+    "servicePrincipal": _SERVICE_PRINCIPAL,
+    "directoryObject": _union(_USER, _GROUP),
+}
+
+RESOURCE_NAMES = {
+    "user": "User",
+    "group": "Group",
+    "orgContact": "OrgContact",
+    "device": "Device",
+    "servicePrincipal": "ServicePrincipal",
+    "directoryObject": "DirectoryObject",
+}
+
+_SEARCH_USER = ("displayName", "mail", "userPrincipalName", "givenName", "surname")
+_SEARCH_GROUP = ("displayName", "description", "mail", "mailNickname")
+SEARCHABLE: dict[str, tuple[str, ...]] = {
+    "user": _SEARCH_USER,
+    "group": _SEARCH_GROUP,
+    "orgContact": ("displayName", "mail", "givenName", "surname"),
+    "device": ("displayName",),
+    "servicePrincipal": ("displayName", "description"),
+    "directoryObject": tuple(dict.fromkeys(_SEARCH_GROUP + _SEARCH_USER)),
+}
+
+# --- literals ------------------------------------------------------------------------------
+
+_EDM_KIND = {
+    "string": "Edm.String", "guid": "Edm.String", "bool": "Edm.Boolean",
+    "datetime": "Edm.DateTimeOffset", "strings": "Collection(Edm.String)",
+}
+_EDM_LITERAL: dict[type, str] = {
+    ast.String: "Edm.String", ast.Boolean: "Edm.Boolean", ast.Integer: "Edm.Int32",
+    ast.Float: "Edm.Double", ast.GUID: "Edm.Guid", ast.DateTime: "Edm.DateTimeOffset",
+    ast.Date: "Edm.Date", ast.Time: "Edm.TimeOfDay", ast.Duration: "Edm.Duration",
+    ast.Geography: "Edm.Geography", ast.List: "Collection", ast.Null: "null",
+}
+_OP_KIND = {
+    "eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual",
+    "lt": "LessThan", "le": "LessThanOrEqual", "in": "In",
+}
+_COMPARATORS: dict[type, str] = {
+    ast.Eq: "eq", ast.NotEq: "ne", ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.In: "in",
+}
+
+
+def _incompatible(kind: Kind, lit: ast._Node, op: str) -> errors.GraphError:
+    """OData's type-check failure (Microsoft.OData ``IncompatibleOperandsError``)."""
+    return errors.bad_request(
+        "A binary operator with incompatible types was detected. Found operand types "
+        f"'{_EDM_KIND[kind]}' and '{_EDM_LITERAL.get(type(lit), 'Edm.Untyped')}' for operator kind "
+        f"'{_OP_KIND[op]}'."
+    )
+
+
+def _no_signature(func: str) -> errors.GraphError:
+    return errors.bad_request(
+        f"No function signature for the function with name '{func}' matches the specified arguments. "
+        f"The function signatures considered are: {func}(Edm.String Nullable=true, Edm.String Nullable=true)."
+    )
+
+
+def _datetime_text(lit: ast.DateTime | ast.Date) -> str:
+    """Normalise a DateTimeOffset/Date literal to the store's ``YYYY-MM-DDTHH:MM:SS[.f]Z`` (UTC)."""
+    try:
+        if isinstance(lit, ast.Date):
+            value = dt.datetime.combine(dt.date.fromisoformat(lit.val), dt.time(), dt.UTC)
+        else:
+            value = dt.datetime.fromisoformat(lit.val)
+            value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise errors.bad_request(
+            f"The DateTimeOffset text '{lit.val}' should be in format 'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' "
+            "and each field value is within valid range."
+        ) from None
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def _scalar(kind: Kind, lit: ast._Node, op: str) -> Scalar:
+    """Type-check one literal against a property kind and return its IR value."""
+    if kind in ("string", "guid") and isinstance(lit, ast.String):
+        return lit.val
+    if kind == "guid" and isinstance(lit, ast.GUID):
+        return lit.val
+    if kind == "bool" and isinstance(lit, ast.Boolean):
+        return lit.val.lower() == "true"
+    if kind == "datetime" and isinstance(lit, (ast.DateTime, ast.Date)):
+        return _datetime_text(lit)
+    raise _incompatible(kind, lit, op)
+
+
+# --- token stream fixes --------------------------------------------------------------------
+
+_FUNCTIONS = {name.lower(): name for name in ODATA_FUNCTIONS}
+_LITERAL_TOKENS = frozenset(
+    {"STRING", "INTEGER", "DECIMAL", "BOOLEAN", "NULL", "GUID", "DATE", "DATETIME", "TIME", "DURATION"}
+)
+
+
+def _token(type_: str, value: object, like: Token) -> Token:
+    tok = Token()
+    tok.type, tok.value, tok.lineno, tok.index = type_, value, like.lineno, like.index
+    return tok
+
+
+def _tokens(text: str) -> list[Token]:
+    """Tokenise with odata-query's lexer, then adapt a few Graph spellings the grammar misses.
+
+    * function names are case-insensitive (``startsWith``, ``endsWith``);
+    * ``NOT(...)`` without a space is the ``not`` operator, not a function call;
+    * ``any (`` may have a space before the parenthesis (aad-advanced-queries.md example);
+    * ``x in ('a')`` is a one-item list (the grammar only knows ``('a',)``).
+    """
+    raw = list(ODataLexer().tokenize(text))
+    out: list[Token] = []
+    i = 0
+    while i < len(raw):
+        tok = raw[i]
+        nxt = raw[i + 1] if i + 1 < len(raw) else None
+        if tok.type == "ODATA_IDENTIFIER" and nxt is not None and nxt.type == "(" and not tok.value.namespace:
+            low = tok.value.name.lower()
+            if low == "not":
+                tok = _token("NOT", ast.Not(), tok)
+            elif low in _FUNCTIONS:
+                tok = _token("ODATA_IDENTIFIER", ast.Identifier(_FUNCTIONS[low]), tok)
+        elif tok.type in ("ANY", "ALL") and nxt is not None and nxt.type == "WS":
+            if i + 2 < len(raw) and raw[i + 2].type == "(":
+                out.append(tok)
+                i += 2
+                continue
+        elif tok.type == "IN" and nxt is not None and nxt.type == "(":
+            j = i + 2
+            j += j < len(raw) and raw[j].type == "WS"
+            if j < len(raw) and raw[j].type in _LITERAL_TOKENS:
+                k = j + 1
+                k += k < len(raw) and raw[k].type == "WS"
+                if k < len(raw) and raw[k].type == ")":
+                    out.extend(raw[i:k])
+                    out.append(_token(",", ",", raw[k]))
+                    i = k
+                    continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def _syntax_detail(exc: Exception, text: str) -> str:
+    """Microsoft.OData-style detail for a parse failure."""
+    if isinstance(exc, oq_exc.TokenizingException):
+        pos = int(getattr(exc.token, "index", 0) or 0)
+        char = text[pos] if 0 <= pos < len(text) else ""
+        return f"Syntax error: character '{char}' is not valid at position {pos} in '{text}'."
+    if isinstance(exc, oq_exc.ParsingException):
+        pos = len(text) if exc.eof or exc.token is None else int(exc.token.index)
+        return f"Syntax error at position {pos} in '{text}'."
+    if isinstance(exc, oq_exc.UnknownFunctionException):
+        return (
+            f"An unknown function with name '{exc.function_name}' was found. This may also be a function "
+            "import or a key lookup on a navigation property, which is not allowed."
+        )
+    if isinstance(exc, oq_exc.ArgumentCountException):
+        return f"No function signature for the function with name '{exc.function_name}' matches the specified arguments."
+    return f"The expression '{text}' is not valid."
+
+
+def _parse_ast(text: str) -> ast._Node:
+    try:
+        node = ODataParser().parse(iter(_tokens(text)))
+    except Exception as exc:  # noqa: BLE001 - odata-query/sly raise assorted errors; all are 400
+        raise errors.invalid_filter(_syntax_detail(exc, text)) from None
+    if not isinstance(node, ast._Node):
+        raise errors.invalid_filter(f"Syntax error at position {len(text)} in '{text}'.")
+    return node
+
+
+# --- AST -> IR ------------------------------------------------------------------------------
+
+def _path(node: ast._Node) -> str | None:
+    """``a`` or ``a/b`` as written, or None when the node is not a property path."""
+    if isinstance(node, ast.Identifier):
+        return None if node.namespace else node.name
+    if isinstance(node, ast.Attribute) and isinstance(node.attr, str):
+        owner = _path(node.owner)
+        return None if owner is None else f"{owner}/{node.attr}"
+    return None
+
+
+def _func_name(func: ast.Identifier) -> str:
+    return ".".join((*func.namespace, func.name))
+
+
+def _first_property(node: object, depth: int = 0) -> str | None:
+    """The first property path mentioned anywhere in ``node`` (for error messages)."""
+    if depth > MAX_DEPTH or not isinstance(node, ast._Node):
+        return None
+    found = _path(node)
+    if found is not None:
+        return found
+    if isinstance(node, ast.CollectionLambda):
+        return _first_property(node.owner, depth + 1)
+    children: list[object] = []
+    for attr in ("left", "right", "operand", "args", "val", "owner", "param"):
+        value = getattr(node, attr, None)
+        children.extend(value if isinstance(value, list) else [value])
+    for child in children:
+        found = _first_property(child, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+class _Walker:
+    """Translate one parsed ``$filter`` into IR, checking the resource's whitelist."""
+
+    def __init__(self, resource: str, advanced: bool) -> None:
+        self.table = FILTER_TABLES[resource]
+        self.resource = RESOURCE_NAMES[resource]
+        self.advanced = advanced
+
+    # errors -------------------------------------------------------------------------------
+    def _need_advanced(self, op: str) -> None:
+        if not self.advanced:
+            raise errors.advanced_operator(op)
+
+    def _unsupported(self, prop: str) -> NoReturn:
+        raise errors.unsupported_filter_property(prop, self.resource)
+
+    def _shape(self, node: ast._Node) -> NoReturn:
+        """A valid OData expression that the directory does not support."""
+        prop = _first_property(node)
+        if prop is not None:
+            self._unsupported(prop)
+        raise errors.unsupported_query("Unsupported Query.")
+
+    def _check(self, prop: str, support: Support) -> None:
+        if support == "-" or (support == "A" and not self.advanced):
+            self._unsupported(prop)
+
+    def _lookup(self, node: ast._Node) -> tuple[str, FilterProp]:
+        written = _path(node)
+        if written is None:
+            self._shape(node)
+        spec = self.table.get(written.lower())
+        if spec is None:
+            self._unsupported(written)
+        return written, spec
+
+    # boolean expressions ------------------------------------------------------------------
+    def expr(self, node: ast._Node, depth: int) -> Predicate:
+        if depth > MAX_DEPTH:
+            raise errors.invalid_filter("The filter expression is nested too deeply.")
+        if isinstance(node, ast.BoolOp):
+            return self._boolop(node, depth)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            self._need_advanced("not")
+            return Not(self.expr(node.operand, depth + 1))
+        if isinstance(node, ast.Compare):
+            return self._compare(node)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.CollectionLambda):
+            return self._lambda(node, depth)
+        if isinstance(node, ast._Literal) and not isinstance(node, ast.Boolean):
+            raise errors.invalid_filter("The $filter expression must evaluate to a single boolean value.")
+        self._shape(node)
+
+    def _boolop(self, node: ast.BoolOp, depth: int) -> Predicate:
+        """Flatten ``a and b and c`` (a left-deep tree) iteratively into one And/Or."""
+        kind = type(node.op)
+        operands: list[ast._Node] = []
+        stack: list[ast._Node] = [node]
+        while stack:
+            cur = stack.pop()
+            if isinstance(cur, ast.BoolOp) and type(cur.op) is kind:
+                stack.extend((cur.right, cur.left))
+            else:
+                operands.append(cur)
+        items = tuple(self.expr(o, depth + 1) for o in operands)
+        return And(items) if kind is ast.And else Or(items)
+
+    def _compare(self, node: ast.Compare) -> Predicate:
+        op = _COMPARATORS.get(type(node.comparator))
+        if op is None:  # pragma: no cover - the grammar only builds the comparators above
+            self._shape(node)
+        if op == "ne":
+            self._need_advanced("ne")
+        left = node.left
+        if isinstance(left, ast.UnaryOp) and isinstance(left.op, ast.Not):
+            # ``not x eq y`` parses as ``(not x) eq y`` (not binds tighter than eq).
+            self._need_advanced("not")
+            raise errors.invalid_filter(
+                "A unary operator with an incompatible type was detected. Found operand type "
+                "'Edm.String' for operator kind 'Not'."
+            )
+        written, spec = self._lookup(left)
+        right = node.right
+        if op == "in":
+            if not isinstance(right, ast.List):  # pragma: no cover - grammar guarantees a list
+                self._shape(node)
+            if spec.kind == "strings":
+                raise _incompatible(spec.kind, right, "in")
+            values = tuple(
+                None if isinstance(v, ast.Null) else _scalar(spec.kind, v, "in") if isinstance(v, ast._Literal)
+                else self._shape(node)
+                for v in right.val
+            )
+            self._check(written, spec.eq)
+            if None in values:
+                self._check(written, spec.null)
+            return In(spec.name, values)
+        if not isinstance(right, ast._Literal) or isinstance(right, ast.List):
+            self._shape(node)
+        cmp_op = cast(CmpOp, op)
+        if isinstance(right, ast.Null):
+            if op not in ("eq", "ne"):
+                self._unsupported(written)
+            self._check(written, spec.null)
+            return Compare(spec.name, cmp_op, None)
+        if spec.kind == "strings":
+            raise _incompatible(spec.kind, right, op)
+        value = _scalar(spec.kind, right, op)
+        self._check(written, spec.eq if op in ("eq", "ne") else spec.range)
+        return Compare(spec.name, cmp_op, value)
+
+    def _call(self, node: ast.Call) -> Predicate:
+        name = _func_name(node.func)
+        low = name.lower()
+        if low not in ("startswith", "endswith"):
+            if node.func.namespace and node.func.namespace != ("geo",):
+                raise errors.invalid_filter(_syntax_detail(oq_exc.UnknownFunctionException(name), ""))
+            self._shape(node)
+        if low == "endswith":
+            self._need_advanced("endsWith")
+        if len(node.args) != 2:  # pragma: no cover - the parser checks the arity
+            raise _no_signature(low)
+        written, spec = self._lookup(node.args[0])
+        arg = node.args[1]
+        if spec.kind not in ("string", "guid") or not isinstance(arg, ast.String):
+            if isinstance(arg, ast._Literal):
+                raise _no_signature(low)
+            self._shape(node)
+        if low == "startswith":
+            self._check(written, spec.starts)
+            return StartsWith(spec.name, arg.val)
+        self._check(written, spec.ends)
+        return EndsWith(spec.name, arg.val)
+
+    # lambdas on string collections ---------------------------------------------------------
+    def _lambda(self, node: ast.CollectionLambda, depth: int) -> Predicate:
+        written, spec = self._lookup(node.owner)
+        if spec.kind != "strings" or not isinstance(node.operator, ast.Any) or node.lambda_ is None:
+            self._unsupported(written)
+        var = node.lambda_.identifier.name
+        return self._lambda_body(node.lambda_.expression, var, written, spec, depth + 1)
+
+    def _lambda_body(self, body: ast._Node, var: str, written: str, spec: FilterProp, depth: int) -> Predicate:
+        if depth > MAX_DEPTH:
+            raise errors.invalid_filter("The filter expression is nested too deeply.")
+
+        def is_var(n: ast._Node) -> bool:
+            return isinstance(n, ast.Identifier) and not n.namespace and n.name == var
+
+        if isinstance(body, ast.BoolOp):
+            if isinstance(body.op, ast.And):
+                raise errors.unsupported_query(f"Complex query on property {written} is not supported.")
+            return Or((self._lambda_body(body.left, var, written, spec, depth + 1),
+                       self._lambda_body(body.right, var, written, spec, depth + 1)))
+        if isinstance(body, ast.Compare) and is_var(body.left):
+            op = _COMPARATORS.get(type(body.comparator), "")
+            if op == "ne":
+                self._need_advanced("ne")
+            if op == "eq" and isinstance(body.right, ast._Literal) and not isinstance(body.right, ast.List):
+                value = _scalar("string", body.right, "eq")
+                self._check(written, spec.eq)
+                return AnyEq(spec.name, str(value))
+            if op == "in" and isinstance(body.right, ast.List):
+                values = [_scalar("string", v, "in") for v in body.right.val]
+                self._check(written, spec.eq)
+                items = tuple(AnyEq(spec.name, str(v)) for v in values)
+                return items[0] if len(items) == 1 else Or(items)
+            self._unsupported(written)
+        if isinstance(body, ast.Call) and _func_name(body.func).lower() in ("startswith", "endswith"):
+            low = _func_name(body.func).lower()
+            if low == "endswith":
+                self._need_advanced("endsWith")
+            if len(body.args) != 2 or not is_var(body.args[0]):
+                self._unsupported(written)
+            arg = body.args[1]
+            if not isinstance(arg, ast.String):
+                raise _no_signature(low)
+            if low == "startswith":
+                self._check(written, spec.starts)
+                return AnyEq(spec.name, arg.val, prefix=True)
+            self._check(written, spec.ends)
+            return AnyEndsWith(spec.name, arg.val)
+        if isinstance(body, ast.UnaryOp) and isinstance(body.op, ast.Not):
+            self._need_advanced("not")
+            raise errors.unsupported_query(f"Complex query on property {written} is not supported.")
+        self._unsupported(written)
+
+
+def parse_filter(text: str, resource: str, advanced: bool) -> Predicate:
+    """Parse a ``$filter`` value for ``resource`` into IR (spec §6.2, filter-directory-objects.md).
+
+    ``resource`` is one of :data:`FILTER_TABLES`' keys; ``advanced`` is true when the request
+    carries ``ConsistencyLevel: eventual`` and ``$count=true``. Raises only GraphError.
+    """
+    if resource not in FILTER_TABLES:
+        raise ValueError(f"unknown filter resource {resource!r}")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise errors.invalid_filter(f"The filter expression is longer than {MAX_FILTER_LENGTH} characters.")
+    if not text.strip():
+        raise errors.invalid_filter("The filter expression is empty.")
+    node = _parse_ast(text)
+    try:
+        return _Walker(resource, advanced).expr(node, 0)
+    except errors.GraphError:
+        raise
+    except Exception:  # noqa: BLE001 - last line of defence: any input answers a Graph error
+        raise errors.invalid_filter(f"The expression '{text}' is not valid.") from None
+
+
+# --- $search ---------------------------------------------------------------------------------
+
+_SEARCH_TOKEN = re.compile(r'\s*(?:(")|(\()|(\))|([A-Za-z]+)|(\S))')
+SearchNode = SearchTerm | Search
+
+
+class _SearchParser:
+    """Recursive descent over ``term (AND|OR term)*`` with parentheses; AND binds tighter."""
+
+    def __init__(self, text: str, resource: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.resource = resource
+        self.allowed = {p.lower(): p for p in SEARCHABLE[resource]}
+
+    def fail(self, detail: str) -> NoReturn:
+        raise errors.invalid_search(detail)
+
+    def peek(self) -> tuple[str, str, int]:
+        """Next token as ``(kind, text, end)`` without consuming it; kind '' at the end."""
+        m = _SEARCH_TOKEN.match(self.text, self.pos)
+        if m is None:
+            return "", "", len(self.text)
+        if m.group(1):
+            return '"', '"', m.end()
+        if m.group(2) or m.group(3):
+            return m.group(0).strip(), m.group(0).strip(), m.end()
+        if m.group(4):
+            return "word", m.group(4), m.end()
+        return "char", m.group(5), m.end()
+
+    def quoted(self, start: int) -> SearchTerm:
+        out: list[str] = []
+        i = start
+        while i < len(self.text):
+            ch = self.text[i]
+            if ch == "\\" and i + 1 < len(self.text) and self.text[i + 1] in '"\\':
+                out.append(self.text[i + 1])
+                i += 2
+                continue
+            if ch == '"':
+                self.pos = i + 1
+                return self.term("".join(out))
+            out.append(ch)
+            i += 1
+        self.fail(f"missing closing quote for the clause starting at position {start - 1}.")
+
+    def term(self, clause: str) -> SearchTerm:
+        prop, sep, token = clause.partition(":")
+        if not sep:
+            self.fail(f"the clause \"{clause}\" must have the form \"property:value\".")
+        canonical = self.allowed.get(prop.strip().lower())
+        if canonical is None:
+            self.fail(f"property '{prop.strip()}' is not searchable on resource '{RESOURCE_NAMES[self.resource]}'.")
+        if not token.strip():
+            self.fail(f"the clause \"{clause}\" has no search value.")
+        return SearchTerm(canonical, token.strip())
+
+    def primary(self, depth: int) -> SearchNode:
+        kind, text, end = self.peek()
+        if kind == '"':
+            return self.quoted(end)
+        if kind == "(":
+            if depth > MAX_DEPTH:
+                self.fail("the expression is nested too deeply.")
+            self.pos = end
+            node = self.expr(depth + 1)
+            kind, _, end = self.peek()
+            if kind != ")":
+                self.fail(f"expected ')' at position {self.pos}.")
+            self.pos = end
+            return node
+        what = "the end of the expression" if not kind else f"'{text}'"
+        self.fail(f"expected a quoted \"property:value\" clause at position {self.pos}, found {what}.")
+
+    def chain(self, keyword: Literal["AND", "OR"], depth: int) -> SearchNode:
+        items: list[SearchNode] = [self.primary(depth) if keyword == "AND" else self.chain("AND", depth)]
+        while True:
+            kind, text, end = self.peek()
+            if kind != "word" or text.upper() != keyword:
+                break
+            self.pos = end
+            items.append(self.primary(depth) if keyword == "AND" else self.chain("AND", depth))
+        if len(items) == 1:
+            return items[0]
+        flat: list[SearchNode] = []
+        for item in items:
+            flat.extend(item.terms if isinstance(item, Search) and item.op == keyword else (item,))
+        return Search(keyword, tuple(flat))
+
+    def expr(self, depth: int) -> SearchNode:
+        return self.chain("OR", depth)
+
+    def parse(self) -> Search:
+        node = self.expr(0)
+        kind, text, _ = self.peek()
+        if kind:
+            if kind == "word" and text.upper() == "NOT":
+                self.fail("the NOT operator is not supported.")
+            self.fail(f"unexpected '{text}' at position {self.pos}; join clauses with AND or OR.")
+        return node if isinstance(node, Search) else Search("AND", (node,))
+
+
+def parse_search(text: str, resource: str = "group") -> Search:
+    """Parse a ``$search`` value (spec §6.3) such as ``"displayName:Video" OR "description:prod"``.
+
+    Terms match when the property has a word starting with the token (tokenised on spaces,
+    ``_``, ``-``, ``.``, ``@``), case-insensitively; see :func:`graphdir.store.sqlfilter.compile_search`.
+    """
+    if resource not in SEARCHABLE:
+        raise ValueError(f"unknown search resource {resource!r}")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise errors.invalid_search(f"the expression is longer than {MAX_FILTER_LENGTH} characters.")
+    if not text.strip():
+        raise errors.invalid_search("the expression is empty.")
+    return _SearchParser(text, resource).parse()

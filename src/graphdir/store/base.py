@@ -1,0 +1,124 @@
+"""The storage interface: one small seam that SQLite and PostgreSQL implement.
+
+Every key is led by the tenant id. Reads are plain method calls; every write
+goes through :meth:`Store.write`, which runs a function against a
+:class:`Txn` inside the single writer's transaction. Many concurrent writes are
+committed together (group commit), and the change/audit records a write emits
+with :meth:`Txn.record` land in the same transaction as the change itself.
+
+The store knows nothing of Graph JSON: objects are a type name plus a dict of
+attributes. Storage exceptions never leave this package untranslated: they
+become :class:`StoreError` subclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Protocol, TypeVar
+
+from graphdir.query import ListQuery
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """Base of every storage failure that leaves the store."""
+
+
+class Conflict(StoreError):
+    """A uniqueness rule was violated (e.g. a duplicate userPrincipalName)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached or is shutting down."""
+
+
+@dataclass
+class StoredObject:
+    """A directory object as stored: its type and its attributes."""
+
+    tenant_id: str
+    id: str
+    type: str  # "user" | "group" | "device" | "servicePrincipal" | "orgContact"
+    props: dict[str, Any]
+    created: str
+    deleted: str | None = None
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated listing."""
+
+    items: list[StoredObject]
+    next_after: tuple[str, ...] | None = None
+    count: int | None = None
+
+
+@dataclass
+class Change:
+    """A change record written in the same transaction as the change (for delta and audit)."""
+
+    object_id: str
+    object_type: str
+    action: str  # "create" | "update" | "delete" | "softDelete" | "addMember" | "removeMember" | ...
+    related_id: str | None = None
+    actor: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Txn(Protocol):
+    """What a write function may do inside the writer's transaction."""
+
+    tenant_id: str
+
+    def get(self, object_id: str) -> StoredObject | None: ...
+    def get_by_upn(self, upn: str) -> StoredObject | None: ...
+    def insert(self, obj: StoredObject) -> None: ...
+    def update(self, obj: StoredObject) -> None: ...
+    def soft_delete(self, object_id: str, when: str) -> None: ...
+    def purge(self, object_id: str) -> None: ...
+    def has_member(self, group_id: str, member_id: str) -> bool: ...
+    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool: ...
+    def remove_member(self, group_id: str, member_id: str) -> bool: ...
+    def has_owner(self, group_id: str, owner_id: str) -> bool: ...
+    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool: ...
+    def remove_owner(self, group_id: str, owner_id: str) -> bool: ...
+    def count_owners(self, group_id: str) -> int: ...
+    def ancestors(self, group_id: str) -> set[str]: ...
+    def record(self, change: Change) -> None: ...
+
+
+class Store(Protocol):
+    """Reads run on the caller's thread; writes are funnelled through one writer."""
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def write(self, tenant_id: str, fn: Callable[[Txn], T]) -> Awaitable[T]: ...
+    def write_sync(self, tenant_id: str, fn: Callable[[Txn], T]) -> T: ...
+
+    # tenants and keys
+    def get_tenant(self, tenant_id: str) -> dict[str, Any] | None: ...
+    def list_tenants(self) -> list[dict[str, Any]]: ...
+    def put_tenant(self, tenant: dict[str, Any]) -> None: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def put_meta(self, key: str, value: str) -> None: ...
+
+    # objects
+    def get(self, tenant_id: str, object_id: str) -> StoredObject | None: ...
+    def get_by_upn(self, tenant_id: str, upn: str) -> StoredObject | None: ...
+    def get_many(self, tenant_id: str, ids: Iterable[str]) -> list[StoredObject]: ...
+    def list_objects(self, tenant_id: str, types: tuple[str, ...], q: ListQuery) -> Page: ...
+
+    # relationships
+    def list_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page: ...
+    def list_owners(self, tenant_id: str, group_id: str, q: ListQuery) -> Page: ...
+    def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page: ...
+    def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool: ...
+    def is_owner(self, tenant_id: str, group_id: str, owner_id: str) -> bool: ...
+
+    # bulk seeding (tests, benchmarks, `graphdir seed`)
+    def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None: ...

@@ -1,0 +1,71 @@
+"""Numbered schema migrations. The applied version is kept in ``schema_version``.
+
+Add a migration by appending to :data:`MIGRATIONS`; never edit one that shipped.
+Every table's key is led by ``tenant_id``.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "directory core: tenants, objects, members, owners, changes, meta",
+        """
+        CREATE TABLE tenants (
+            id TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            props TEXT NOT NULL DEFAULT '{}',
+            created TEXT NOT NULL
+        );
+        CREATE TABLE objects (
+            tenant_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            display_name TEXT COLLATE NOCASE NOT NULL DEFAULT '',
+            upn TEXT,
+            mail_nickname TEXT,
+            created TEXT NOT NULL,
+            deleted TEXT,
+            props TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, id)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX objects_upn ON objects (tenant_id, upn) WHERE upn IS NOT NULL;
+        CREATE INDEX objects_type_name ON objects (tenant_id, type, display_name, id);
+        CREATE TABLE members (
+            tenant_id TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            member_type TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, group_id, member_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX members_reverse ON members (tenant_id, member_id, group_id);
+        CREATE TABLE owners (
+            tenant_id TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            owner_type TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, group_id, owner_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX owners_reverse ON owners (tenant_id, owner_id, group_id);
+        CREATE TABLE changes (
+            tenant_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            action TEXT NOT NULL,
+            related_id TEXT,
+            actor TEXT,
+            detail TEXT,
+            PRIMARY KEY (tenant_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]

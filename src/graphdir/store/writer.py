@@ -1,0 +1,188 @@
+"""One writer thread with group commit.
+
+Requests queue a write function; the writer takes everything queued (up to
+``batch_max``), runs each function under its own SAVEPOINT inside one
+transaction, commits once (one fsync for the whole batch) and only then
+settles the callers' futures: a ``2xx`` is never sent before its commit.
+A function that raises is rolled back to its savepoint alone; the others in
+the batch still commit. (perf-notes.md §4: group commit, checkpoints off the
+write path.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from typing import Any, Callable, Generic, Protocol, TypeVar
+
+from graphdir.store.base import Unavailable
+
+log = logging.getLogger("graphdir.writer")
+
+C = TypeVar("C")  # the backend's transaction context
+
+
+class Backend(Protocol[C]):
+    """What a database gives the writer: a connection lifecycle and transaction verbs."""
+
+    def connect(self) -> None: ...
+    def begin(self) -> None: ...
+    def savepoint(self) -> None: ...
+    def release(self) -> None: ...
+    def rollback_to(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def make_txn(self, tenant_id: str) -> C: ...
+    def finish_txn(self, txn: C) -> None: ...
+    def close(self) -> None: ...
+
+
+_Item = tuple[str, Callable[[Any], Any], Callable[[bool, Any], None]]
+_STOP = object()
+
+
+class Writer(Generic[C]):
+    def __init__(self, backend: Backend[C], batch_max: int = 512) -> None:
+        self._backend = backend
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="graphdir-writer", daemon=True)
+        self._started = threading.Event()
+        self._closed = False
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    # -- submitting ------------------------------------------------------
+    def submit(self, tenant_id: str, fn: Callable[[C], Any]) -> "asyncio.Future[Any]":
+        """Queue ``fn``; the returned future settles after the commit."""
+        if self._closed:
+            raise Unavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:
+            if fut.cancelled():
+                return
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+        self._queue.put((tenant_id, fn, _LoopSettler(loop, settle)))
+        return fut
+
+    def submit_sync(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
+        if self._closed:
+            raise Unavailable("the store is closed")
+        cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def settle(ok: bool, value: Any) -> None:
+            if ok:
+                cf.set_result(value)
+            else:
+                cf.set_exception(value)
+
+        self._queue.put((tenant_id, fn, settle))
+        return cf.result()
+
+    # -- the writer thread -----------------------------------------------
+    def _run(self) -> None:
+        b = self._backend
+        try:
+            b.connect()
+        except BaseException as exc:  # pragma: no cover - start-up failure
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[_Item] = [first]
+            while len(batch) < self._batch_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+        b.close()
+
+    def _run_batch(self, batch: list[_Item]) -> None:
+        b = self._backend
+        results: list[tuple[bool, Any]] = []
+        try:
+            b.begin()
+            for tenant_id, fn, _ in batch:
+                b.savepoint()
+                txn = b.make_txn(tenant_id)
+                try:
+                    value = fn(txn)
+                    b.finish_txn(txn)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    b.rollback_to()
+                    results.append((False, exc))
+                else:
+                    b.release()
+                    results.append((True, value))
+            b.commit()
+        except BaseException as exc:  # the whole transaction failed: nothing committed
+            log.exception("write batch failed")
+            try:
+                b.rollback()
+            except BaseException:  # pragma: no cover
+                pass
+            err = Unavailable(f"the write could not be committed: {exc}")
+            results = [(False, err)] * len(batch)
+        _settle_all([(item[2], ok, value) for item, (ok, value) in zip(batch, results)])
+
+
+class _LoopSettler:
+    __slots__ = ("loop", "settle")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settle: Callable[[bool, Any], None]) -> None:
+        self.loop = loop
+        self.settle = settle
+
+    def __call__(self, ok: bool, value: Any) -> None:  # pragma: no cover - not called directly
+        self.settle(ok, value)
+
+
+def _settle_all(items: list[tuple[Callable[[bool, Any], None], bool, Any]]) -> None:
+    """Settle futures: one ``call_soon_threadsafe`` per event loop per batch."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[bool, Any], None], bool, Any]]] = {}
+    for settle, ok, value in items:
+        if isinstance(settle, _LoopSettler):
+            per_loop.setdefault(settle.loop, []).append((settle.settle, ok, value))
+        else:
+            settle(ok, value)
+    for loop, group in per_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_group, group)
+        except RuntimeError:  # pragma: no cover - loop closed
+            pass
+
+
+def _settle_group(group: list[tuple[Callable[[bool, Any], None], bool, Any]]) -> None:
+    for settle, ok, value in group:
+        settle(ok, value)

@@ -1,0 +1,170 @@
+"""The ASGI application: Graph's ``/v1.0`` and ``/beta`` trees on Starlette.
+
+One catch-all route per tree hands the path to :class:`graphdir.web.router.Router`;
+each request then goes wire → auth → directory → store, and every error is
+rendered by :func:`graphdir.web.responses.error_response`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+
+from graphdir import bootstrap, errors
+from graphdir.auth.permissions import actor_from_claims, authorize
+from graphdir.auth.tokens import KeyRing, Validator
+from graphdir.directory.service import Directory
+from graphdir.settings import Settings
+from graphdir.store.base import Conflict, StoreError
+from graphdir.web import responses
+from graphdir.web.context import Ctx
+from graphdir.web.router import Router
+from graphdir.web.routes import ADMIN_ROUTES, ROUTES
+
+log = logging.getLogger("graphdir")
+_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+_VERSIONS = {"v1.0": "v1.0", "beta": "beta"}
+
+
+def _segments(path: str) -> list[str]:
+    """Split a path; ``users('$x@y.com')`` addresses a key in parentheses (user-get.md)."""
+    out: list[str] = []
+    for seg in path.split("/"):
+        if not seg:
+            continue
+        if seg.endswith("')") and "('" in seg:
+            name, _, key = seg.partition("('")
+            out += [name, key[:-2].replace("''", "'")]
+        elif seg.endswith("()") and len(seg) > 2:
+            out.append(seg[:-2])  # delta() as the SDK sends it (sdk-wire.md G2)
+        else:
+            out.append(seg)
+    return out
+
+
+class GraphApp:
+    """The service's parts, built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = bootstrap.open_store(settings)
+        self.directory = Directory(self.store, settings)
+        self.router = Router(ROUTES)
+        self.admin_router = Router(ADMIN_ROUTES)
+        self.ring: KeyRing | None = None
+        self.validator: Validator | None = None
+        self.tenant: dict[str, Any] = {}
+        self.app_id = ""
+        self._tenants: set[str] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.store.open()
+        self.tenant = bootstrap.default_tenant(self.store, self.settings)
+        self.app_id = bootstrap.default_app_id(self.store)
+        self.ring = KeyRing(self.store, max_token_lifetime=max(self.settings.token_lifetime, 86400))
+        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew)
+
+    def stop(self) -> None:
+        self.store.close()
+
+    def known_tenant(self, tid: str) -> bool:
+        if tid in self._tenants:
+            return True
+        if self.store.get_tenant(tid) is not None:
+            self._tenants.add(tid)
+            return True
+        return False
+
+    # -- helpers for handlers -----------------------------------------------------------------
+    def public_base(self, request: Request) -> str:
+        if self.settings.public_base_url:
+            return self.settings.public_base_url.rstrip("/")
+        host = request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
+        return f"{request.url.scheme}://{host}"
+
+    async def read_body(self, request: Request) -> bytes:
+        """The request body, refusing more than ``max_body_bytes`` with a Graph-shaped 413."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    raise errors.payload_too_large(limit)
+            except ValueError:
+                raise errors.bad_request("Invalid Content-Length header.") from None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise errors.payload_too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _actor(self, request: Request) -> Any:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+        assert self.validator is not None
+        return actor_from_claims(self.validator.validate(token.strip()))
+
+    # -- the endpoint ----------------------------------------------------------------------------
+    async def handle(self, request: Request, version: str, router: Router, path: str) -> Response:
+        rid, cid = responses.request_ids(request.headers)
+        try:
+            match = router.match(request.method, _segments(path))
+            actor = self._actor(request)
+            authorize(actor, match.route.perms)
+            ctx = Ctx(request, version, match.args, actor, self, rid, cid, request.url.path)
+            response: Response = await match.route.handler(ctx)
+            return response
+        except errors.GraphError as exc:
+            return responses.error_response(exc, rid, cid)
+        except Conflict as exc:
+            return responses.error_response(errors.bad_request(f"Another object with the same value already exists ({exc.what})."), rid, cid)
+        except StoreError:
+            log.exception("storage failure")
+            return responses.error_response(errors.service_unavailable(), rid, cid)
+        except Exception:  # noqa: BLE001 - never a bare 500 page
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return responses.error_response(errors.internal_error(), rid, cid)
+
+
+def build_app(settings: Settings) -> Starlette:
+    graph = GraphApp(settings)
+
+    async def graph_endpoint(request: Request) -> Response:
+        version = _VERSIONS.get(request.path_params["version"])
+        if version is None:
+            rid, cid = responses.request_ids(request.headers)
+            return responses.error_response(errors.segment_not_found(request.path_params["version"]), rid, cid)
+        return await graph.handle(request, version, graph.router, request.path_params["path"])
+
+    async def admin_endpoint(request: Request) -> Response:
+        return await graph.handle(request, "v1.0", graph.admin_router, request.path_params["path"])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        graph.start()
+        try:
+            yield
+        finally:
+            graph.stop()
+
+    app = Starlette(
+        routes=[
+            StarletteRoute("/graphdir/admin/{path:path}", admin_endpoint, methods=_METHODS),
+            StarletteRoute("/{version}/{path:path}", graph_endpoint, methods=_METHODS),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.graph = graph
+    return app

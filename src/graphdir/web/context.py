@@ -1,0 +1,100 @@
+"""Per-request context handed to handlers: parse the body and options, build framed responses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from graphdir import errors
+from graphdir.directory.rights import Actor
+from graphdir.odata import serialize
+from graphdir.odata.options import Options, encode_skiptoken, parse_options
+from graphdir.store.base import Page, StoredObject
+from graphdir.web import responses
+
+if TYPE_CHECKING:
+    from graphdir.directory.service import Directory
+    from graphdir.web.app import GraphApp
+
+
+class Ctx:
+    __slots__ = ("request", "version", "args", "actor", "app", "rid", "cid", "base", "path")
+
+    def __init__(self, request: Request, version: str, args: dict[str, str], actor: Actor, app: "GraphApp", rid: str, cid: str, path: str) -> None:
+        self.request = request
+        self.version = version
+        self.args = args
+        self.actor = actor
+        self.app = app
+        self.rid = rid
+        self.cid = cid
+        self.path = path
+        self.base = app.public_base(request)
+
+    @property
+    def dir(self) -> "Directory":
+        return self.app.directory
+
+    @property
+    def eventual(self) -> bool:
+        return self.request.headers.get("consistencylevel", "").lower() == "eventual"
+
+    async def body(self) -> dict[str, Any]:
+        """The JSON object body; invalid JSON or a non-object → Graph's 400."""
+        raw = await self.app.read_body(self.request)
+        try:
+            data = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            raise errors.invalid_request_body() from None
+        if not isinstance(data, dict):
+            raise errors.invalid_request_body()
+        return data
+
+    def options(self, resource: str, relationship: bool = False, collection: bool = True) -> Options:
+        return parse_options(
+            list(self.request.query_params.multi_items()),
+            resource=resource,
+            eventual=self.eventual,
+            relationship=relationship,
+            collection=collection,
+            cap_top=self.app.settings.top_over_max == "cap",
+        )
+
+    # -- responses ----------------------------------------------------------------
+    def no_content(self) -> Response:
+        return responses.no_content(self.rid, self.cid)
+
+    def text(self, text: str) -> Response:
+        return responses.text_response(text, self.rid, self.cid)
+
+    def entity(self, obj: StoredObject, opts: Options | None, status: int = 200, entity_set: str | None = None) -> Response:
+        select = opts.select if opts else None
+        es = entity_set or serialize.entity_set_for(obj.type)
+        body = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True)}
+        body.update(serialize.entity(obj, select, typed=es == "directoryObjects"))
+        return responses.json_response(body, self.rid, self.cid, status)
+
+    def collection(self, page: Page, entity_set: str, opts: Options, typed: bool) -> Response:
+        body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, entity_set, opts.select)}
+        if page.count is not None and opts.query.after is None:
+            body["@odata.count"] = page.count
+        if page.next_after is not None:
+            body["@odata.nextLink"] = self.next_link(opts, encode_skiptoken(page.next_after, opts.query.order_by))
+        body["value"] = [serialize.entity(o, opts.select, typed) for o in page.items]
+        return responses.json_response(body, self.rid, self.cid)
+
+    def refs(self, page: Page, opts: Options) -> Response:
+        body: dict[str, Any] = {"@odata.context": f"{self.base}/{self.version}/$metadata#Collection($ref)"}
+        if page.next_after is not None:
+            body["@odata.nextLink"] = self.next_link(opts, encode_skiptoken(page.next_after, opts.query.order_by))
+        body["value"] = [{"@odata.id": f"{self.base}/{self.version}/directoryObjects/{o.id}"} for o in page.items]
+        return responses.json_response(body, self.rid, self.cid)
+
+    def next_link(self, opts: Options, token: str) -> str:
+        """An absolute link on the request's own origin (or the public base URL), keeping every option (sdk-wire.md G1)."""
+        query = urlencode(opts.params + [("$skiptoken", token)], quote_via=quote, safe="$,'():@/")
+        return f"{self.base}{quote(self.path, safe='/$().,:@')}?{query}"

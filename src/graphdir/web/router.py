@@ -1,0 +1,91 @@
+"""Matching Graph paths: case-insensitive literal segments, ``{id}`` captures and OData cast segments.
+
+Graph's path segment names are case-insensitive in practice (graph-behaviour.md
+§0.1: ``/transitiveMembers/`` vs ``/transitivemembers/``). Casts may be written
+``microsoft.graph.user`` or the SDK's short ``graph.user`` (sdk-wire.md §5).
+Every route carries its permissions (:class:`graphdir.auth.permissions.Perms`);
+a route without them cannot be built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from graphdir import errors
+from graphdir.auth.permissions import Perms
+
+CASTS = {
+    "microsoft.graph.user": "user",
+    "microsoft.graph.group": "group",
+    "microsoft.graph.device": "device",
+    "microsoft.graph.serviceprincipal": "servicePrincipal",
+    "microsoft.graph.orgcontact": "orgContact",
+    "microsoft.graph.application": "application",
+}
+CASTS.update({k[len("microsoft."):]: v for k, v in list(CASTS.items())})
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: tuple[str, ...]
+    handler: Handler
+    perms: Perms
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.perms, Perms):
+            raise TypeError(f"route {self.name} has no permissions declared")
+
+
+@dataclass
+class Match:
+    route: Route
+    args: dict[str, str]
+
+
+def _seg_matches(pat: str, seg: str, args: dict[str, str]) -> bool:
+    if pat.startswith("{"):
+        name = pat[1:-1]
+        if name == "cast":
+            t = CASTS.get(seg.lower())
+            if t is None:
+                return False
+            args["cast"] = t
+            return True
+        if seg.startswith("$"):
+            return False
+        args[name] = seg
+        return True
+    return pat.lower() == seg.lower()
+
+
+class Router:
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+        self._by_len: dict[int, list[Route]] = {}
+        for r in routes:
+            self._by_len.setdefault(len(r.pattern), []).append(r)
+
+    def match(self, method: str, segments: list[str]) -> Match:
+        """The first route matching path and method; 405 when only the method differs; else 400."""
+        path_matched = False
+        for r in self._by_len.get(len(segments), ()):
+            args: dict[str, str] = {}
+            if all(_seg_matches(p, s, args) for p, s in zip(r.pattern, segments)):
+                if r.method == method:
+                    return Match(r, args)
+                path_matched = True
+        if path_matched:
+            raise errors.method_not_allowed()
+        bad = segments[-1] if segments else ""
+        for n in range(len(segments), 0, -1):
+            if any(all(_seg_matches(p, s, {}) for p, s in zip(r.pattern[:n], segments[:n])) for rs in self._by_len.values() for r in rs if len(r.pattern) >= n):
+                bad = segments[n] if n < len(segments) else segments[-1]
+                break
+        else:
+            bad = segments[0] if segments else ""
+        raise errors.segment_not_found(bad)
