@@ -9,9 +9,9 @@ here knows about HTTP, JSON or SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
-Scalar = Union[str, bool, int, float, None]
+Scalar = str | bool | int | float | None
 
 CmpOp = Literal["eq", "ne", "gt", "ge", "lt", "le"]
 
@@ -66,20 +66,20 @@ class AnyEndsWith:
 
 @dataclass(frozen=True)
 class And:
-    items: tuple["Predicate", ...]
+    items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple["Predicate", ...]
+    items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Predicate"
+    item: Predicate
 
 
-Predicate = Union[Compare, StartsWith, EndsWith, In, AnyEq, AnyEndsWith, And, Or, Not]
+Predicate = Compare | StartsWith | EndsWith | In | AnyEq | AnyEndsWith | And | Or | Not
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Search:
     """``$search`` clauses combined with AND/OR (spec §6.3)."""
 
     op: Literal["AND", "OR"]
-    terms: tuple[Union[SearchTerm, "Search"], ...]
+    terms: tuple[SearchTerm | Search, ...]
 
 
 @dataclass

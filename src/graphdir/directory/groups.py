@@ -6,17 +6,15 @@ group-update.md, group-delete.md; graph-behaviour.md §1.2, §2, §3.1–§3.5, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphdir import errors, ids
 from graphdir.directory import kinds, rights
 from graphdir.directory.common import Ref, get_live, now, resolve_ref, security_identifier, validate_body
 from graphdir.directory.schema import GROUP
+from graphdir.directory.users import UsersMixin
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Page, StoredObject, Txn
-
-if TYPE_CHECKING:
-    from graphdir.directory.service import Directory
 
 _REQUIRED_GROUP = ("displayName", "mailEnabled", "mailNickname", "securityEnabled")
 _NICK_FORBIDDEN = set('@()\\[]";:.<>, ')
@@ -56,12 +54,12 @@ def _group_defaults(gid: str, created: str, props: dict[str, Any], domain: str) 
     return out
 
 
-class GroupsMixin:
-    def _tenant_domain(self: "Directory", tenant_id: str) -> str:
+class GroupsMixin(UsersMixin):
+    def _tenant_domain(self, tenant_id: str) -> str:
         t = self.store.get_tenant(tenant_id) or {}
         return str(t.get("domain") or self.settings.default_domain)
 
-    def resolve_group(self: "Directory", tenant_id: str, key: str) -> StoredObject:
+    def resolve_group(self, tenant_id: str, key: str) -> StoredObject:
         gid = ids.parse_object_id(key)
         obj = self.store.get(tenant_id, gid)
         if obj is None or obj.deleted is not None or obj.type != "group":
@@ -69,7 +67,7 @@ class GroupsMixin:
         return obj
 
     def _apply_links(
-        self: "Directory", tx: Txn, actor: rights.Actor, group: StoredObject, owners: list[Ref], members: list[Ref], creating: bool
+        self, tx: Txn, actor: rights.Actor, group: StoredObject, owners: list[Ref], members: list[Ref], creating: bool
     ) -> None:
         """Resolve and add every bound owner and member, or raise before anything is kept (all-or-nothing)."""
         g = group.props
@@ -100,7 +98,7 @@ class GroupsMixin:
             raise errors.quota_exceeded(tx.count_owners(group.id), kinds.MAX_OWNERS, "owners")
 
     async def create_group(
-        self: "Directory", actor: rights.Actor, body: dict[str, Any], owners: list[Ref], members: list[Ref]
+        self, actor: rights.Actor, body: dict[str, Any], owners: list[Ref], members: list[Ref]
     ) -> StoredObject:
         """``POST /groups`` → 201 (group-post-groups.md). Only security and Microsoft 365 groups can be created."""
         rights.check_group_write(actor, None, False)
@@ -154,7 +152,7 @@ class GroupsMixin:
         return await self.store.write(actor.tenant_id, fn)
 
     async def seed_object(
-        self: "Directory", tenant_id: str, type_: str, props: dict[str, Any], members: list[str] | None = None
+        self, tenant_id: str, type_: str, props: dict[str, Any], members: list[str] | None = None
     ) -> StoredObject:
         """Create any directory object without Graph's create rules (distribution, synced, devices…).
 
@@ -190,14 +188,14 @@ class GroupsMixin:
 
         return await self.store.write(tenant_id, fn)
 
-    def get_group(self: "Directory", actor: rights.Actor, key: str) -> StoredObject:
+    def get_group(self, actor: rights.Actor, key: str) -> StoredObject:
         return self.resolve_group(actor.tenant_id, key)
 
-    def list_groups(self: "Directory", actor: rights.Actor, q: ListQuery) -> Page:
+    def list_groups(self, actor: rights.Actor, q: ListQuery) -> Page:
         return self.store.list_objects(actor.tenant_id, ("group",), q)
 
     async def update_group(
-        self: "Directory", actor: rights.Actor, key: str, body: dict[str, Any], owners: list[Ref], members: list[Ref]
+        self, actor: rights.Actor, key: str, body: dict[str, Any], owners: list[Ref], members: list[Ref]
     ) -> None:
         """``PATCH /groups/{id}`` → 204; ``members@odata.bind`` adds up to 20 members, all or nothing (§3.9)."""
         target = self.resolve_group(actor.tenant_id, key)
@@ -240,7 +238,7 @@ class GroupsMixin:
 
         await self.store.write(actor.tenant_id, fn)
 
-    async def delete_group(self: "Directory", actor: rights.Actor, key: str, soft_delete_security: bool) -> None:
+    async def delete_group(self, actor: rights.Actor, key: str, soft_delete_security: bool) -> None:
         """``DELETE /groups/{id}`` → 204. Microsoft 365 groups are soft-deleted; security groups are
         deleted permanently on v1.0 and soft-deleted on beta (graph-behaviour.md §3.5, [DRIFT])."""
         target = self.resolve_group(actor.tenant_id, key)

@@ -8,21 +8,17 @@ graph-behaviour.md §3.7–§3.12 and §4 (the order in which checks apply).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from graphdir import errors, ids
 from graphdir.directory import kinds, rights
 from graphdir.directory.common import Ref, get_live, now, resolve_ref
+from graphdir.directory.groups import GroupsMixin
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Page, StoredObject, Txn
 
-if TYPE_CHECKING:
-    from graphdir.directory.service import Directory
 
-
-class MembershipMixin:
+class MembershipMixin(GroupsMixin):
     # -- reading -------------------------------------------------------------------
-    def _check_cast(self: "Directory", group: StoredObject, q: ListQuery, relation: str) -> None:
+    def _check_cast(self, group: StoredObject, q: ListQuery, relation: str) -> None:
         """A cast to a type the group cannot hold → 400 Request_UnsupportedQuery (group-list-members.md)."""
         if q.types and relation == "members":
             allowed = kinds.allowed_member_types(group.props)
@@ -31,29 +27,29 @@ class MembershipMixin:
                     f"The group cannot contain members of type '{q.types[0]}'; the type cast is not supported."
                 )
 
-    def _hide_sp(self: "Directory", q: ListQuery, version: str) -> ListQuery:
+    def _hide_sp(self, q: ListQuery, version: str) -> ListQuery:
         """v1.0 known issue: service principals are not listed as members/owners (configurable, §9)."""
         if version == "v1.0" and self.settings.hide_service_principals_v1:
             allowed = q.types or ("user", "group", "device", "orgContact", "servicePrincipal")
             q.types = tuple(t for t in allowed if t != "servicePrincipal") or ("none",)
         return q
 
-    def list_members(self: "Directory", actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
+    def list_members(self, actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
         """``GET /groups/{id}/members`` — direct members, keyset-paged."""
         group = self.resolve_group(actor.tenant_id, group_id)
         self._check_cast(group, q, "members")
         return self.store.list_members(actor.tenant_id, group.id, self._hide_sp(q, version))
 
-    def list_owners(self: "Directory", actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
+    def list_owners(self, actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
         group = self.resolve_group(actor.tenant_id, group_id)
         return self.store.list_owners(actor.tenant_id, group.id, self._hide_sp(q, version))
 
-    def list_member_of(self: "Directory", actor: rights.Actor, object_id: str, q: ListQuery, user: bool) -> Page:
+    def list_member_of(self, actor: rights.Actor, object_id: str, q: ListQuery, user: bool) -> Page:
         """``GET /users/{id}/memberOf`` and ``GET /groups/{id}/memberOf`` — direct parent groups."""
         obj = self.resolve_user(actor.tenant_id, object_id) if user else self.resolve_group(actor.tenant_id, object_id)
         return self.store.list_member_of(actor.tenant_id, obj.id, q)
 
-    def get_directory_object(self: "Directory", actor: rights.Actor, object_id: str) -> StoredObject:
+    def get_directory_object(self, actor: rights.Actor, object_id: str) -> StoredObject:
         """``GET /directoryObjects/{id}`` (resources/directoryobject.md)."""
         oid = ids.parse_object_id(object_id)
         obj = self.store.get(actor.tenant_id, oid)
@@ -62,7 +58,7 @@ class MembershipMixin:
         return obj
 
     # -- members ------------------------------------------------------------------------
-    async def add_member(self: "Directory", actor: rights.Actor, group_id: str, ref: Ref) -> None:
+    async def add_member(self, actor: rights.Actor, group_id: str, ref: Ref) -> None:
         """``POST /groups/{id}/members/$ref`` → 204 (group-post-members.md; checks in spec §4 order)."""
         gid = ids.parse_object_id(group_id)
         mail_sec = self.settings.mail_enabled_security_membership
@@ -83,7 +79,7 @@ class MembershipMixin:
 
         await self.store.write(actor.tenant_id, fn)
 
-    async def remove_member(self: "Directory", actor: rights.Actor, group_id: str, member_id: str) -> None:
+    async def remove_member(self, actor: rights.Actor, group_id: str, member_id: str) -> None:
         """``DELETE /groups/{id}/members/{id}/$ref`` → 204; not a member → 404 naming the member (spec §3.10)."""
         gid = ids.parse_object_id(group_id)
         mid = ids.parse_object_id(member_id)
@@ -102,7 +98,7 @@ class MembershipMixin:
 
         await self.store.write(actor.tenant_id, fn)
 
-    async def delete_member_object(self: "Directory", actor: rights.Actor, group_id: str, member_id: str, version: str) -> None:
+    async def delete_member_object(self, actor: rights.Actor, group_id: str, member_id: str, version: str) -> None:
         """``DELETE /groups/{id}/members/{id}`` without ``$ref`` deletes the member object itself when the
         caller may manage that type, else 403 (the caution box of group-delete-members.md)."""
         group = self.resolve_group(actor.tenant_id, group_id)
@@ -126,7 +122,7 @@ class MembershipMixin:
             raise errors.forbidden()
 
     # -- owners ------------------------------------------------------------------------------
-    async def add_owner(self: "Directory", actor: rights.Actor, group_id: str, ref: Ref) -> None:
+    async def add_owner(self, actor: rights.Actor, group_id: str, ref: Ref) -> None:
         """``POST /groups/{id}/owners/$ref`` → 204; users or service principals; at most 100 owners."""
         gid = ids.parse_object_id(group_id)
 
@@ -148,7 +144,7 @@ class MembershipMixin:
 
         await self.store.write(actor.tenant_id, fn)
 
-    async def remove_owner(self: "Directory", actor: rights.Actor, group_id: str, owner_id: str) -> None:
+    async def remove_owner(self, actor: rights.Actor, group_id: str, owner_id: str) -> None:
         """``DELETE /groups/{id}/owners/{id}/$ref`` → 204; the last owner cannot be removed (400)."""
         gid = ids.parse_object_id(group_id)
         oid = ids.parse_object_id(owner_id)

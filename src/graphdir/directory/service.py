@@ -3,18 +3,13 @@
 Imports nothing from HTTP. Every public method implements one Graph
 operation and cites its doc page; writes run inside the store's single
 writer so that their checks and their change are one transaction.
+Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin`.
 """
 
 from __future__ import annotations
 
-from graphdir.directory.groups import GroupsMixin
 from graphdir.directory.membership import MembershipMixin
-from graphdir.directory.users import UsersMixin
-from graphdir.settings import Settings
-from graphdir.store.base import Store
 
 
-class Directory(UsersMixin, GroupsMixin, MembershipMixin):
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
+class Directory(MembershipMixin):
+    """Users, groups, members, owners and memberOf for every tenant in one store."""

@@ -6,17 +6,15 @@ Graph behaviour: user-post-users.md, user-get.md, graph-behaviour.md §1.3, §3.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphdir import errors, ids
 from graphdir.directory import rights
+from graphdir.directory.base import DirectoryBase
 from graphdir.directory.common import get_live, hash_password, now, validate_body
 from graphdir.directory.schema import USER
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Conflict, Page, StoredObject, Txn
-
-if TYPE_CHECKING:
-    from graphdir.directory.service import Directory
 
 _UPN_ALIAS = re.compile(r"^[A-Za-z0-9'.\-_!#^~]+$")
 _REQUIRED_USER = ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName")
@@ -34,14 +32,14 @@ def _check_password(profile: dict[str, Any]) -> str:
     return pw
 
 
-class UsersMixin:
-    def _domains(self: "Directory", tenant_id: str) -> set[str]:
+class UsersMixin(DirectoryBase):
+    def _domains(self, tenant_id: str) -> set[str]:
         t = self.store.get_tenant(tenant_id) or {}
         doms = {str(t.get("domain", "")).lower()}
         doms |= {d.lower() for d in t.get("props", {}).get("domains", [])}
         return doms
 
-    def _check_upn(self: "Directory", tenant_id: str, upn: str) -> None:
+    def _check_upn(self, tenant_id: str, upn: str) -> None:
         alias, _, domain = upn.rpartition("@")
         if not alias or not _UPN_ALIAS.match(alias) or alias.startswith(".") or alias.endswith("."):
             raise errors.invalid_property_value("userPrincipalName", "User")
@@ -51,7 +49,7 @@ class UsersMixin:
                 "You must use one of the verified domain names in your organization."
             )
 
-    def resolve_user(self: "Directory", tenant_id: str, key: str) -> StoredObject:
+    def resolve_user(self, tenant_id: str, key: str) -> StoredObject:
         """``/users/{id | userPrincipalName}`` (user-get.md)."""
         if ids.is_guid(key):
             obj = self.store.get(tenant_id, key.lower())
@@ -63,7 +61,7 @@ class UsersMixin:
             raise errors.not_found(key)
         return obj
 
-    async def create_user(self: "Directory", actor: rights.Actor, body: dict[str, Any]) -> StoredObject:
+    async def create_user(self, actor: rights.Actor, body: dict[str, Any]) -> StoredObject:
         """``POST /users`` → 201 with the default property set (user-post-users.md)."""
         rights.check_user_write(actor, None)
         props = validate_body(USER, body, "user", "create")
@@ -112,13 +110,13 @@ class UsersMixin:
 
         return await self.store.write(actor.tenant_id, fn)
 
-    def get_user(self: "Directory", actor: rights.Actor, key: str) -> StoredObject:
+    def get_user(self, actor: rights.Actor, key: str) -> StoredObject:
         return self.resolve_user(actor.tenant_id, key)
 
-    def list_users(self: "Directory", actor: rights.Actor, q: ListQuery) -> Page:
+    def list_users(self, actor: rights.Actor, q: ListQuery) -> Page:
         return self.store.list_objects(actor.tenant_id, ("user",), q)
 
-    async def update_user(self: "Directory", actor: rights.Actor, key: str, body: dict[str, Any]) -> None:
+    async def update_user(self, actor: rights.Actor, key: str, body: dict[str, Any]) -> None:
         """``PATCH /users/{id}`` → 204."""
         target = self.resolve_user(actor.tenant_id, key)
         rights.check_user_write(actor, target.id)
@@ -149,7 +147,7 @@ class UsersMixin:
 
         await self.store.write(actor.tenant_id, fn)
 
-    async def delete_user(self: "Directory", actor: rights.Actor, key: str) -> None:
+    async def delete_user(self, actor: rights.Actor, key: str) -> None:
         """``DELETE /users/{id}`` → 204; users are soft-deleted (restorable for 30 days)."""
         target = self.resolve_user(actor.tenant_id, key)
         rights.check_user_write(actor, None)

@@ -145,8 +145,8 @@ def parse_options(
         q.where = parse_filter(opts["$filter"], resource, advanced)
     if "$orderby" in opts:
         parts = opts["$orderby"].strip().split()
-        prop = canonical({"displayName": None}, parts[0]) if parts else None  # type: ignore[dict-item]
-        if prop is None or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
+        orderable = bool(parts) and parts[0].lower() == "displayname"  # group-list.md: displayName by default
+        if not orderable or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
             raise errors.unsupported_query(f"Order by '{opts['$orderby']}' is not supported.")
         if (relationship or q.where is not None or q.search is not None) and not advanced:
             raise errors.unsupported_query("Sorting not supported for current query.")

@@ -8,7 +8,8 @@ selected properties.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from graphdir.directory.schema import ENTITY_SETS, SCHEMAS, TYPE_NAMES
 from graphdir.store.base import StoredObject

@@ -13,8 +13,9 @@ become :class:`StoreError` subclasses.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from graphdir.query import ListQuery
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -36,7 +36,7 @@ def _row(r: tuple[Any, ...]) -> StoredObject:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _columns(obj: StoredObject) -> tuple[Any, ...]:
@@ -475,16 +475,14 @@ class SqliteStore:
             if buf:
                 yield buf
 
+        def insert(sql: str, rows: list[Any]) -> None:
+            def fn(tx: SqliteTxn) -> None:
+                tx.conn.executemany(sql, rows)
+
+            self.write_sync(tenant_id, fn)
+
         for chunk in chunks(_columns(o) for o in objects):
-            self.write_sync(tenant_id, lambda tx, c=chunk: tx.conn.executemany("INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?)", c))
+            insert("INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?)", chunk)
         for chunk in chunks((tenant_id, g, m, t) for g, m, t in members):
-            self.write_sync(tenant_id, lambda tx, c=chunk: tx.conn.executemany("INSERT OR IGNORE INTO members VALUES (?,?,?,?)", c))
+            insert("INSERT OR IGNORE INTO members VALUES (?,?,?,?)", chunk)
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:  # pragma: no cover - test helper
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False

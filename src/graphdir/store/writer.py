@@ -16,7 +16,8 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from typing import Any, Callable, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 from graphdir.store.base import Unavailable
 
@@ -68,7 +69,7 @@ class Writer(Generic[C]):
         self._thread.join(timeout=30)
 
     # -- submitting ------------------------------------------------------
-    def submit(self, tenant_id: str, fn: Callable[[C], Any]) -> "asyncio.Future[Any]":
+    def submit(self, tenant_id: str, fn: Callable[[C], Any]) -> asyncio.Future[Any]:
         """Queue ``fn``; the returned future settles after the commit."""
         if self._closed:
             raise Unavailable("the store is closed")
@@ -154,7 +155,7 @@ class Writer(Generic[C]):
                 pass
             err = Unavailable(f"the write could not be committed: {exc}")
             results = [(False, err)] * len(batch)
-        _settle_all([(item[2], ok, value) for item, (ok, value) in zip(batch, results)])
+        _settle_all([(item[2], ok, value) for item, (ok, value) in zip(batch, results, strict=True)])
 
 
 class _LoopSettler:

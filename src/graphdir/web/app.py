@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,11 +25,12 @@ from graphdir.settings import Settings
 from graphdir.store.base import Conflict, StoreError
 from graphdir.web import responses
 from graphdir.web.context import Ctx
-from graphdir.web.router import Router
+from graphdir.web.handlers_objects import me_needs_delegated
+from graphdir.web.router import KeySegment, Router
 from graphdir.web.routes import ADMIN_ROUTES, ROUTES
 
 log = logging.getLogger("graphdir")
-_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"]
 _VERSIONS = {"v1.0": "v1.0", "beta": "beta"}
 
 
@@ -40,7 +42,7 @@ def _segments(path: str) -> list[str]:
             continue
         if seg.endswith("')") and "('" in seg:
             name, _, key = seg.partition("('")
-            out += [name, key[:-2].replace("''", "'")]
+            out += [name, KeySegment(key[:-2].replace("''", "'"))]
         elif seg.endswith("()") and len(seg) > 2:
             out.append(seg[:-2])  # delta() as the SDK sends it (sdk-wire.md G2)
         else:
@@ -122,6 +124,8 @@ class GraphApp:
         try:
             match = router.match(request.method, _segments(path))
             actor = self._actor(request)
+            if match.route.delegated_only and not actor.delegated:
+                raise me_needs_delegated()  # before the permission check: roles cannot help
             authorize(actor, match.route.perms)
             ctx = Ctx(request, version, match.args, actor, self, rid, cid, request.url.path)
             response: Response = await match.route.handler(ctx)
@@ -151,6 +155,11 @@ def build_app(settings: Settings) -> Starlette:
     async def admin_endpoint(request: Request) -> Response:
         return await graph.handle(request, "v1.0", graph.admin_router, request.path_params["path"])
 
+    async def fallback(request: Request) -> Response:
+        rid, cid = responses.request_ids(request.headers)
+        segs = _segments(request.url.path)
+        return responses.error_response(errors.segment_not_found(segs[0] if segs else ""), rid, cid)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         graph.start()
@@ -163,6 +172,7 @@ def build_app(settings: Settings) -> Starlette:
         routes=[
             StarletteRoute("/graphdir/admin/{path:path}", admin_endpoint, methods=_METHODS),
             StarletteRoute("/{version}/{path:path}", graph_endpoint, methods=_METHODS),
+            StarletteRoute("/{path:path}", fallback, methods=_METHODS),
         ],
         lifespan=lifespan,
     )

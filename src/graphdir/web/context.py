@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class Ctx:
     __slots__ = ("request", "version", "args", "actor", "app", "rid", "cid", "base", "path")
 
-    def __init__(self, request: Request, version: str, args: dict[str, str], actor: Actor, app: "GraphApp", rid: str, cid: str, path: str) -> None:
+    def __init__(self, request: Request, version: str, args: dict[str, str], actor: Actor, app: GraphApp, rid: str, cid: str, path: str) -> None:
         self.request = request
         self.version = version
         self.args = args
@@ -36,7 +36,7 @@ class Ctx:
         self.base = app.public_base(request)
 
     @property
-    def dir(self) -> "Directory":
+    def dir(self) -> Directory:
         return self.app.directory
 
     @property

@@ -10,10 +10,15 @@ from graphdir.query import ListQuery
 from graphdir.web.context import Ctx
 
 
+def me_needs_delegated() -> errors.GraphError:
+    """``/me`` with an app-only token, whatever its roles: there is no signed-in user (user-get.md)."""
+    return errors.GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+
+
 def _me(c: Ctx) -> str:
     """``/me`` needs a delegated token (user-get.md)."""
     if not c.actor.delegated or not c.actor.user_id:
-        raise errors.GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+        raise me_needs_delegated()
     return c.actor.user_id
 
 

@@ -8,8 +8,9 @@ graph-behaviour.md §0.3 (headers: ``request-id``, echoed ``client-request-id``,
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from starlette.responses import Response
@@ -52,7 +53,7 @@ def error_response(err: GraphError, rid: str, cid: str) -> Response:
             "code": err.code,
             "message": err.message,
             "innerError": {
-                "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 "request-id": rid,
                 "client-request-id": cid,
             },

@@ -9,8 +9,9 @@ a route without them cannot be built.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from graphdir import errors
 from graphdir.auth.permissions import Perms
@@ -28,6 +29,14 @@ CASTS.update({k[len("microsoft."):]: v for k, v in list(CASTS.items())})
 Handler = Callable[[Any], Awaitable[Any]]
 
 
+class KeySegment(str):
+    """A key written in parentheses, ``users('$x@y.com')``: always a value, never a literal or a cast.
+
+    UPNs starting with ``$`` can only be addressed this way (user-get.md), so such a key must
+    not be mistaken for ``$count``/``$ref`` or refused like a bare ``$`` segment.
+    """
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -35,6 +44,8 @@ class Route:
     handler: Handler
     perms: Perms
     name: str
+    #: ``/me`` paths: only a delegated token has a signed-in user (user-get.md).
+    delegated_only: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.perms, Perms):
@@ -48,6 +59,11 @@ class Match:
 
 
 def _seg_matches(pat: str, seg: str, args: dict[str, str]) -> bool:
+    if isinstance(seg, KeySegment):
+        if not pat.startswith("{") or pat == "{cast}":
+            return False
+        args[pat[1:-1]] = str(seg)
+        return True
     if pat.startswith("{"):
         name = pat[1:-1]
         if name == "cast":
@@ -70,12 +86,16 @@ class Router:
         for r in routes:
             self._by_len.setdefault(len(r.pattern), []).append(r)
 
+    @staticmethod
+    def _prefix_matches(route: Route, segments: list[str], n: int) -> bool:
+        return all(_seg_matches(p, s, {}) for p, s in zip(route.pattern[:n], segments[:n], strict=True))
+
     def match(self, method: str, segments: list[str]) -> Match:
         """The first route matching path and method; 405 when only the method differs; else 400."""
         path_matched = False
         for r in self._by_len.get(len(segments), ()):
             args: dict[str, str] = {}
-            if all(_seg_matches(p, s, args) for p, s in zip(r.pattern, segments)):
+            if all(_seg_matches(p, s, args) for p, s in zip(r.pattern, segments, strict=True)):
                 if r.method == method:
                     return Match(r, args)
                 path_matched = True
@@ -83,7 +103,7 @@ class Router:
             raise errors.method_not_allowed()
         bad = segments[-1] if segments else ""
         for n in range(len(segments), 0, -1):
-            if any(all(_seg_matches(p, s, {}) for p, s in zip(r.pattern[:n], segments[:n])) for rs in self._by_len.values() for r in rs if len(r.pattern) >= n):
+            if any(self._prefix_matches(r, segments, n) for r in self.routes if len(r.pattern) >= n):
                 bad = segments[n] if n < len(segments) else segments[-1]
                 break
         else:

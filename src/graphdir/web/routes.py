@@ -27,8 +27,13 @@ WRITE_OWNERS = WRITE_GROUP
 _USER_READ = ("User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
 READ_USERS = Perms(_USER_READ + _DELEGATED_LEGACY, ("User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "Directory.ReadWrite.All"))
 READ_ME = Perms(("User.Read",) + _USER_READ + _DELEGATED_LEGACY, ("User.Read.All",), personal=("User.Read",))
+# user-update.md: a signed-in user may update their own profile with User.ReadWrite.
+WRITE_ME = Perms(("User.ReadWrite", "User.ReadWrite.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("User.ReadWrite.All",), personal=("User.ReadWrite",))
 WRITE_USERS = Perms(("User.ReadWrite.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("User.ReadWrite.All", "Directory.ReadWrite.All"))
-READ_MEMBER_OF = Perms(("User.Read", "GroupMember.Read.All") + _USER_READ + _GROUP_READ + _DELEGATED_LEGACY, ("GroupMember.Read.All", "Directory.Read.All") + _USER_READ + _GROUP_READ)
+READ_MEMBER_OF = Perms(
+    ("User.Read", "GroupMember.Read.All") + _USER_READ + _GROUP_READ + _DELEGATED_LEGACY,
+    ("GroupMember.Read.All", "Directory.Read.All") + _USER_READ + _GROUP_READ,
+)
 READ_DIRECTORY = Perms(("Directory.Read.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("Directory.Read.All", "Directory.ReadWrite.All"))
 ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
 
@@ -37,7 +42,8 @@ def _routes() -> list[Route]:
     t: list[Route] = []
 
     def add(method: str, path: str, handler: object, perms: Perms) -> None:
-        t.append(Route(method, tuple(path.split("/")), handler, perms, f"{method} /{path}"))  # type: ignore[arg-type]
+        pattern = tuple(path.split("/"))
+        t.append(Route(method, pattern, handler, perms, f"{method} /{path}", delegated_only=pattern[0] == "me"))  # type: ignore[arg-type]
 
     # users
     add("GET", "users", o.list_users, READ_USERS)
@@ -47,6 +53,7 @@ def _routes() -> list[Route]:
     add("PATCH", "users/{uid}", o.update_user, WRITE_USERS)
     add("DELETE", "users/{uid}", o.delete_user, WRITE_USERS)
     add("GET", "me", o.get_user, READ_ME)
+    add("PATCH", "me", o.update_user, WRITE_ME)
     for base in ("users/{uid}", "me"):
         add("GET", f"{base}/memberOf", r.user_member_of, READ_MEMBER_OF)
         add("GET", f"{base}/memberOf/$count", r.count_user_member_of, READ_MEMBER_OF)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install graphdir with its test dependencies into ./.venv and run the whole suite:
+# lint (ruff), types (mypy), unit + HTTP + storage tests, the 1,000,000-member test,
+# and the conformance suite that drives a live `graphdir serve` with the official SDKs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e '.[test,dev]'
+
+echo "== ruff"
+ruff check src tests
+echo "== mypy"
+mypy
+echo "== pytest"
+set +e
+python -m pytest -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing on purpose" >&2
+    exit 1
+fi
+exit "$rc"
