@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import (
+from http_helpers import (
     DOMAIN,
     GRAPH,
     GUID_RE,
@@ -195,7 +195,9 @@ async def test_create_group_more_than_20_links(api: Api) -> None:
     )
     assert_error(await api.post("/v1.0/groups", json=body), 400, "Request_BadRequest", MSG_TOO_MANY_LINKS)
     assert await group_count(api) == 0
-    ok = security_body(nick="twenty", **{"owners@odata.bind": [ref(u["id"], "users") for u in users[:10]], "members@odata.bind": [ref(u["id"]) for u in users[:10]]})
+    ok = security_body(
+        nick="twenty", **{"owners@odata.bind": [ref(u["id"], "users") for u in users[:10]], "members@odata.bind": [ref(u["id"]) for u in users[:10]]}
+    )
     assert (await api.post("/v1.0/groups", json=ok)).status_code == 201
 
 
@@ -255,7 +257,7 @@ async def test_create_dynamic_group(api: Api) -> None:
 
 async def test_create_dynamic_group_with_members_forbidden(api: Api) -> None:
     user = await api.create_user()
-    body = security_body(groupTypes=["DynamicMembership"], membershipRule="user.city -eq \"Oslo\"", **{"members@odata.bind": [ref(user["id"])]})
+    body = security_body(groupTypes=["DynamicMembership"], membershipRule='user.city -eq "Oslo"', **{"members@odata.bind": [ref(user["id"])]})
     assert_error(await api.post("/v1.0/groups", json=body), 403, "Authorization_RequestDenied", MSG_FORBIDDEN)
     assert await group_count(api) == 0
 
@@ -291,7 +293,9 @@ async def test_create_role_assignable_must_be_security_not_dynamic(api: Api) -> 
 
 async def test_create_group_permissions(api: Api) -> None:
     assert_error(await api.post("/v1.0/groups", json=security_body(), token=api.token(["Group.Read.All"])), 403, "Authorization_RequestDenied", MSG_FORBIDDEN)
-    assert_error(await api.post("/v1.0/groups", json=security_body(), token=api.token(["GroupMember.ReadWrite.All"])), 403, "Authorization_RequestDenied", MSG_FORBIDDEN)
+    assert_error(
+        await api.post("/v1.0/groups", json=security_body(), token=api.token(["GroupMember.ReadWrite.All"])), 403, "Authorization_RequestDenied", MSG_FORBIDDEN
+    )
     assert (await api.post("/v1.0/groups", json=security_body(), token=api.token(["Group.Create"]))).status_code == 201
 
 
@@ -371,10 +375,25 @@ async def test_update_group_errors_change_nothing(api: Api) -> None:
     gid = group["id"]
     cases = [
         ({"displayName": ""}, 400, "Request_BadRequest", "Invalid value specified for property 'displayName' of resource 'Group'."),
-        ({"displayName": "X", "visibility": "Hiddenmembership"}, 400, "Request_BadRequest", "Invalid value specified for property 'visibility' of resource 'Group'."),
+        (
+            {"displayName": "X", "visibility": "Hiddenmembership"},
+            400,
+            "Request_BadRequest",
+            "Invalid value specified for property 'visibility' of resource 'Group'.",
+        ),
         ({"displayName": "X", "mailEnabled": True}, 400, "Request_BadRequest", "Property 'mailEnabled' is read-only and cannot be set."),
-        ({"displayName": "X", "membershipRule": "user.city -eq \"x\""}, 400, "Request_BadRequest", "A membershipRule can be set only on a group with the 'DynamicMembership' group type."),
-        ({"displayName": "X", "securityEnabled": "no"}, 400, "Request_BadRequest", "Invalid value specified for property 'securityEnabled' of resource 'Group'."),
+        (
+            {"displayName": "X", "membershipRule": 'user.city -eq "x"'},
+            400,
+            "Request_BadRequest",
+            "A membershipRule can be set only on a group with the 'DynamicMembership' group type.",
+        ),
+        (
+            {"displayName": "X", "securityEnabled": "no"},
+            400,
+            "Request_BadRequest",
+            "Invalid value specified for property 'securityEnabled' of resource 'Group'.",
+        ),
         ({"displayName": "X", "mailNickname": "a b"}, 400, "Request_BadRequest", "Invalid value specified for property 'mailNickname' of resource 'Group'."),
     ]
     for body, status, code, message in cases:
@@ -419,7 +438,12 @@ async def test_update_group_delegated_owner_or_groups_admin(api: Api) -> None:
     group = await api.create_group(**{"owners@odata.bind": [ref(owner["id"], "users")]})
     path = f"/v1.0/groups/{group['id']}"
     scopes = ["Group.ReadWrite.All"]
-    assert_error(await api.patch(path, json={"description": "s"}, token=api.token(user_id=stranger["id"], scopes=scopes)), 403, "Authorization_RequestDenied", MSG_FORBIDDEN)
+    assert_error(
+        await api.patch(path, json={"description": "s"}, token=api.token(user_id=stranger["id"], scopes=scopes)),
+        403,
+        "Authorization_RequestDenied",
+        MSG_FORBIDDEN,
+    )
     assert_no_content(await api.patch(path, json={"description": "o"}, token=api.token(user_id=owner["id"], scopes=scopes)))
     assert_no_content(await api.patch(path, json={"description": "a"}, token=api.token(user_id=stranger["id"], scopes=scopes, wids=[GROUPS_ADMIN])))
 

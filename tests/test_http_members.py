@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from urllib.parse import quote
 
 import pytest
 
-from conftest import (
+from http_helpers import (
     BASE_URL,
     GRAPH,
     MSG_ALREADY,
@@ -270,9 +271,7 @@ async def test_cycles_refused(api: Api) -> None:
     assert_no_content(await api.add_member(b["id"], c["id"]))  # B ⊃ C
     assert_error(await api.add_member(c["id"], a["id"]), 400, "Request_BadRequest", MSG_CYCLE)  # C ⊃ A would loop
     assert_error(await api.add_member(b["id"], a["id"]), 400, "Request_BadRequest", MSG_CYCLE)
-    assert_error(
-        await api.patch(f"/v1.0/groups/{c['id']}", json={"members@odata.bind": [ref(a["id"])]}), 400, "Request_BadRequest", MSG_CYCLE
-    )
+    assert_error(await api.patch(f"/v1.0/groups/{c['id']}", json={"members@odata.bind": [ref(a["id"])]}), 400, "Request_BadRequest", MSG_CYCLE)
     assert await api.member_ids(c["id"]) == set()
     assert_no_content(await api.add_member(a["id"], c["id"]))  # a diamond is not a cycle
 
@@ -317,9 +316,7 @@ async def test_distribution_membership_always_refused(make_api, setting: str) ->
         assert_error(await api.add_member(dl["id"], newcomer["id"], version=version), 400, "Request_BadRequest", MSG_MAIL_UPDATE)
         assert_error(await api.delete(f"/{version}/groups/{dl['id']}/members/{user['id']}/$ref"), 400, "Request_BadRequest", MSG_MAIL_UPDATE)
         assert_error(await api.delete(f"/{version}/groups/{dl['id']}/members/$ref/{user['id']}"), 400, "Request_BadRequest", MSG_MAIL_UPDATE)
-    assert_error(
-        await api.patch(f"/v1.0/groups/{dl['id']}", json={"members@odata.bind": [ref(newcomer["id"])]}), 400, "Request_BadRequest", MSG_MAIL_UPDATE
-    )
+    assert_error(await api.patch(f"/v1.0/groups/{dl['id']}", json={"members@odata.bind": [ref(newcomer["id"])]}), 400, "Request_BadRequest", MSG_MAIL_UPDATE)
     assert await api.member_ids(dl["id"]) == {user["id"]}
 
 
@@ -330,9 +327,7 @@ async def test_synced_group_membership_refused(api: Api) -> None:
     for version in VERSIONS:
         assert_error(await api.add_member(synced["id"], newcomer["id"], version=version), 400, "Request_BadRequest", MSG_ONPREM)
         assert_error(await api.delete(f"/{version}/groups/{synced['id']}/members/{user['id']}/$ref"), 400, "Request_BadRequest", MSG_ONPREM)
-    assert_error(
-        await api.patch(f"/v1.0/groups/{synced['id']}", json={"members@odata.bind": [ref(newcomer["id"])]}), 400, "Request_BadRequest", MSG_ONPREM
-    )
+    assert_error(await api.patch(f"/v1.0/groups/{synced['id']}", json={"members@odata.bind": [ref(newcomer["id"])]}), 400, "Request_BadRequest", MSG_ONPREM)
     assert await api.member_ids(synced["id"]) == {user["id"]}
 
 
@@ -462,6 +457,16 @@ async def test_remove_member_ref_query_at_id(api: Api, version: str, host: str) 
     gid, uid = await _group_with_member(api)
     at_id = quote(ref(uid, "directoryObjects", version, host), safe="")
     assert_no_content(await api.delete(f"/{version}/groups/{gid}/members/$ref?@id={at_id}"))
+    assert await api.member_ids(gid) == set()
+
+
+@pytest.mark.parametrize("form", ["$id-encoded", "@id-raw"])
+async def test_remove_member_ref_query_variants(api: Api, form: str) -> None:
+    """OData's own spelling ``$id`` and an unencoded URL are accepted too."""
+    gid, uid = await _group_with_member(api)
+    url = ref(uid)
+    query = f"$id={quote(url, safe='')}" if form == "$id-encoded" else f"@id={url}"
+    assert_no_content(await api.delete(f"/v1.0/groups/{gid}/members/$ref?{query}"))
     assert await api.member_ids(gid) == set()
 
 
@@ -625,3 +630,34 @@ async def test_deleted_member_disappears_from_listing(api: Api) -> None:
     assert await api.member_ids(gid) == set()
     resp = await api.get(f"/v1.0/groups/{gid}/members/$count", headers={"ConsistencyLevel": "eventual"})
     assert resp.text == "0"
+
+
+# -- concurrency: the single writer keeps the rules -------------------------------------------------
+async def test_concurrent_duplicate_adds(api: Api) -> None:
+    group = await api.create_group()
+    user = await api.create_user()
+    resps = await asyncio.gather(*(api.add_member(group["id"], user["id"]) for _ in range(10)))
+    assert sorted(r.status_code for r in resps) == [204] + [400] * 9
+    for r in resps:
+        if r.status_code == 400:
+            assert_error(r, 400, "Request_BadRequest", MSG_ALREADY.format("members"))
+    assert await api.member_ids(group["id"]) == {user["id"]}
+
+
+async def test_concurrent_adds_and_removes(api: Api) -> None:
+    group = await api.create_group()
+    ids = api.bulk_users(30)
+    resps = await asyncio.gather(*(api.add_member(group["id"], i) for i in ids))
+    assert all(r.status_code == 204 for r in resps)
+    resps = await asyncio.gather(*(api.delete(f"/v1.0/groups/{group['id']}/members/{i}/$ref") for i in ids[:15]))
+    assert all(r.status_code == 204 for r in resps)
+    assert await api.member_ids(group["id"]) == set(ids[15:])
+
+
+async def test_concurrent_cycle_attempts(api: Api) -> None:
+    """A ⊃ B and B ⊃ A sent at once: exactly one wins."""
+    a = await api.create_group("A")
+    b = await api.create_group("B")
+    r1, r2 = await asyncio.gather(api.add_member(a["id"], b["id"]), api.add_member(b["id"], a["id"]))
+    assert sorted((r1.status_code, r2.status_code)) == [204, 400]
+    assert_error(r1 if r1.status_code == 400 else r2, 400, "Request_BadRequest", MSG_CYCLE)

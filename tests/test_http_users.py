@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import (
+from http_helpers import (
     DOMAIN,
     GUID_RE,
     MSG_FORBIDDEN,
@@ -36,10 +36,7 @@ USER_DEFAULTS = {
     "surname",
     "userPrincipalName",
 }
-MSG_DOMAIN = (
-    "The domain portion of the userPrincipalName property is invalid. "
-    "You must use one of the verified domain names in your organization."
-)
+MSG_DOMAIN = "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
 MSG_PASSWORD = "The specified password does not comply with password complexity requirements. Please provide a different password."
 MSG_DUP_UPN = "Another object with the same value for property userPrincipalName already exists."
 MSG_ME_APP = "/me request is only valid with delegated authentication flow."
@@ -187,6 +184,13 @@ async def test_get_user_upn_starting_with_dollar(api: Api) -> None:
     assert body["id"] == user["id"]
 
 
+async def test_get_user_upn_with_hash_encoded(api: Api) -> None:
+    """``#`` in B2B UPNs is sent as ``%23`` (user-get.md)."""
+    user = await api.create_user(userPrincipalName=f"adele_fabrikam.com#EXT#@{DOMAIN}", mailNickname="adele_fabrikam.com")
+    body = assert_odata_json(await api.get(f"/v1.0/users/adele_fabrikam.com%23EXT%23@{DOMAIN}"))
+    assert body["id"] == user["id"] and body["userPrincipalName"] == f"adele_fabrikam.com#EXT#@{DOMAIN}"
+
+
 async def test_get_user_select(api: Api) -> None:
     user = await api.create_user("Sel Ected", department="Sales")
     body = assert_odata_json(await api.get(f"/v1.0/users/{user['id']}", params={"$select": "displayName,accountEnabled,department"}))
@@ -298,7 +302,12 @@ async def test_update_user_errors_change_nothing(api: Api) -> None:
         ({"displayName": "Changed", "userPrincipalName": other["userPrincipalName"]}, 400, "Request_BadRequest", MSG_DUP_UPN),
         ({"displayName": "Changed", "userPrincipalName": "x@fabrikam.com"}, 400, "Request_BadRequest", MSG_DOMAIN),
         ({"displayName": "Changed", "passwordProfile": {"password": "weak"}}, 400, "Request_BadRequest", MSG_PASSWORD),
-        ({"displayName": "Changed", "createdDateTime": "2020-01-01T00:00:00Z"}, 400, "Request_BadRequest", "Property 'createdDateTime' is read-only and cannot be set."),
+        (
+            {"displayName": "Changed", "createdDateTime": "2020-01-01T00:00:00Z"},
+            400,
+            "Request_BadRequest",
+            "Property 'createdDateTime' is read-only and cannot be set.",
+        ),
     ]
     for body, status, code, message in cases:
         assert_error(await api.patch(f"/v1.0/users/{uid}", json=body), status, code, message)
@@ -381,3 +390,18 @@ async def test_user_member_of_count(api: Api) -> None:
 async def test_user_member_of_not_found(api: Api) -> None:
     missing = str(uuid.uuid4())
     assert_error(await api.get(f"/v1.0/users/{missing}/memberOf"), 404, "Request_ResourceNotFound", MSG_NOT_FOUND.format(missing))
+
+
+async def test_member_of_paging_through_key_and_hash_paths(api: Api) -> None:
+    """nextLinks re-encode the request path: ``users('$x@y')`` and ``#`` in UPNs survive the round trip."""
+    dollar = await api.seed("user", "Dollar", userPrincipalName=f"$pg@{DOMAIN}")
+    hashed = await api.create_user(userPrincipalName=f"b2b_x.com#EXT#@{DOMAIN}", mailNickname="b2b_x.com")
+    for _ in range(3):
+        g = await api.create_group()
+        for u in (dollar, hashed):
+            assert_no_content(await api.add_member(g["id"], u["id"]))
+    for path in (f"/v1.0/users('$pg@{DOMAIN}')/memberOf", f"/v1.0/users/b2b_x.com%23EXT%23@{DOMAIN}/memberOf"):
+        first = assert_odata_json(await api.get(path, params={"$top": "2"}))
+        assert len(first["value"]) == 2
+        nxt = assert_odata_json(await api.get(first["@odata.nextLink"]))
+        assert len(nxt["value"]) == 1 and "@odata.nextLink" not in nxt

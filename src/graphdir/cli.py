@@ -1,4 +1,8 @@
-"""``graphdir``: serve the directory, mint tokens, seed objects, migrate the schema."""
+"""``graphdir``: serve the directory, mint tokens, seed objects, migrate the schema.
+
+Identity management (``tenant``, ``app``, ``user``, ``role``, ``keys``) lives in
+:mod:`graphdir.cli_identity` and is registered on the same command group.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from typing import Any
 
 import click
 
-from graphdir import bootstrap
+from graphdir import bootstrap, cli_identity, identity
 from graphdir.auth.tokens import KeyRing, mint
+from graphdir.cli_identity import opened_store, tenant_id_for
 from graphdir.settings import ENV_PREFIX, Settings, load_settings
 
 _SERVE_ROLES = ["Directory.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.ReadWrite.All", "Graphdir.Admin"]
@@ -23,26 +28,20 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
 
 
 def _token(settings: Settings, roles: list[str], scopes: list[str], user: str | None, lifetime: int | None, tenant: str | None) -> tuple[str, str]:
-    store = bootstrap.open_store(settings)
-    store.open()
-    try:
-        t = bootstrap.default_tenant(store, settings)
-        tid = tenant or t["id"]
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, tenant)
         app_id = bootstrap.default_app_id(store)
         ring = KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400))
         user_id = upn = None
         wids: list[str] = []
         if user:
-            obj = store.get(tid, user.lower()) if "@" not in user else store.get_by_upn(tid, user)
-            if obj is None or obj.type != "user":
-                raise click.ClickException(f"no user {user!r} in tenant {tid}")
+            obj = identity.find_user(store, tid, user)
             user_id, upn = obj.id, obj.props.get("userPrincipalName")
-            wids = list(obj.props.get("_roles", []))
+            wids = store.role_ids(tid, obj.id)  # directory role template ids (graphdir role assign)
+            wids += [w for w in obj.props.get("_roles", []) if w not in wids]
         token = mint(ring, tid, app_id=app_id, roles=None if user else roles, scopes=scopes if user else None,
-                     user_id=user_id, upn=upn, wids=wids, lifetime=lifetime or settings.token_lifetime)
+                     user_id=user_id, upn=upn, wids=wids, lifetime=lifetime or settings.token_lifetime)  # fmt: skip
         return tid, token
-    finally:
-        store.close()
 
 
 @click.group()
@@ -57,20 +56,34 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
 @click.option("--db", "database_url", default=None, help="Database URL, e.g. sqlite:///graphdir.db.")
 @click.option("--workers", type=int, default=None, help="Server worker processes (keep 1 on SQLite).")
-def serve(config: str | None, host: str | None, port: int | None, database_url: str | None, workers: int | None) -> None:
-    """Start the service; prints the base URL and a ready-to-use bearer token."""
-    settings = _settings(config, host=host, port=port, database_url=database_url, workers=workers)
+@click.option("--tls/--no-tls", default=None, help="Serve HTTPS with a locally generated CA (see `graphdir ca-path`).")
+def serve(config: str | None, host: str | None, port: int | None, database_url: str | None, workers: int | None, tls: bool | None) -> None:
+    """Start the service; prints the base URL, the token authority and a ready-to-use bearer token."""
+    settings = _settings(config, host=host, port=port, database_url=database_url, workers=workers, tls=tls)
     for key, value in {"host": settings.host, "port": settings.port, "database_url": settings.database_url, "workers": settings.workers}.items():
         os.environ[ENV_PREFIX + key.upper()] = str(value)
     if config:
         os.environ[ENV_PREFIX + "CONFIG"] = str(Path(config).resolve())
     tid, token = _token(settings, _SERVE_ROLES, [], None, None, None)
-    base = f"http://{settings.host}:{settings.port}"
+    ssl: dict[str, Any] = {}
+    scheme = "http"
+    if settings.tls:
+        from granian.constants import SSLProtocols
+
+        from graphdir import tls as tls_files
+
+        files = tls_files.files_for(settings)
+        ssl = {"ssl_cert": files.cert, "ssl_key": files.key, "ssl_protocol_min": SSLProtocols.tls12}
+        scheme = "https"
+    base = f"{scheme}://{settings.host}:{settings.port}"
     click.echo(f"graphdir {_version()} serving {settings.database_url}")
     click.echo(f"base URL:  {base}/v1.0  (and {base}/beta)")
     click.echo(f"tenant id: {tid}")
+    click.echo(f"authority: {base}/{tid}  (token endpoint {base}/{tid}/oauth2/v2.0/token)")
+    if ssl:
+        click.echo(f"CA file:   {files.ca}  (export SSL_CERT_FILE and REQUESTS_CA_BUNDLE to it)")
     click.echo(f"token:     {token}")
-    click.echo(f"try:       curl -H 'Authorization: Bearer <token>' {base}/v1.0/groups")
+    click.echo(f"try:       curl{' --cacert ' + str(files.ca) if ssl else ''} -H 'Authorization: Bearer <token>' {base}/v1.0/groups")
     sys.stdout.flush()
     from granian import Granian
     from granian.constants import Interfaces
@@ -83,19 +96,36 @@ def serve(config: str | None, host: str | None, port: int | None, database_url: 
         workers=settings.workers,
         factory=True,
         log_level="warning",  # type: ignore[arg-type]
+        # stop within seconds even when clients keep idle HTTP/2 connections open (granian would wait for them)
+        workers_kill_timeout=5,
+        **ssl,
     ).serve()
+
+
+@main.command("ca-path")
+@click.option("--config", type=click.Path(dir_okay=False))
+@click.option("--db", "database_url", default=None)
+def ca_path(config: str | None, database_url: str | None) -> None:
+    """Print the CA certificate file of `serve --tls` (created if missing), for SSL_CERT_FILE / REQUESTS_CA_BUNDLE."""
+    from graphdir import tls as tls_files
+
+    settings = _settings(config, database_url=database_url)
+    if settings.tls_cert:
+        click.echo(str(Path(settings.tls_cert).resolve()))
+        return
+    click.echo(str(tls_files.ensure(tls_files.tls_directory(settings), settings.host).ca.resolve()))
 
 
 @main.command()
 @click.option("--config", type=click.Path(dir_okay=False))
 @click.option("--db", "database_url", default=None)
 @click.option("--roles", default="GroupMember.ReadWrite.All", help="Comma-separated application permissions.")
-@click.option("--user", default=None, help="Mint a delegated token for this user (id or userPrincipalName).")
+@click.option("--user", default=None, help="Mint a delegated token for this user (id or userPrincipalName); wids = the user's roles.")
 @click.option("--scopes", default="GroupMember.ReadWrite.All User.Read", help="Delegated scopes (with --user).")
 @click.option("--lifetime", type=int, default=None, help="Seconds until the token expires.")
-@click.option("--tenant", default=None, help="Tenant id (default: the default tenant).")
+@click.option("--tenant", default=None, help="Tenant id or domain (default: the default tenant).")
 def token(config: str | None, database_url: str | None, roles: str, user: str | None, scopes: str, lifetime: int | None, tenant: str | None) -> None:
-    """Print a bearer token for the default tenant."""
+    """Print a bearer token (the token endpoint issues the same tokens to registered apps)."""
     settings = _settings(config, database_url=database_url)
     role_list = [r.strip() for r in roles.split(",") if r.strip()]
     scope_list = scopes.replace(",", " ").split()
@@ -108,28 +138,18 @@ def token(config: str | None, database_url: str | None, roles: str, user: str | 
 @click.option("--db", "database_url", default=None)
 @click.argument("file", type=click.File("r"))
 def seed(config: str | None, database_url: str | None, file: Any) -> None:
-    """Create objects from a JSON file: [{"type": "group", "displayName": ..., "mailEnabled": true, ...}, ...]."""
+    """Create objects, tenants, applications and users with roles from a JSON file (see graphdir.seeding)."""
+    from graphdir import errors, seeding
     from graphdir.directory.service import Directory
 
     settings = _settings(config, database_url=database_url)
-    store = bootstrap.open_store(settings)
-    store.open()
-    try:
-        tid = bootstrap.default_tenant(store, settings)["id"]
-        directory = Directory(store, settings)
-        items = json.load(file)
-
-        async def run() -> None:
-            for item in items if isinstance(items, list) else [items]:
-                item = dict(item)
-                type_ = item.pop("type")
-                members = item.pop("members", [])
-                obj = await directory.seed_object(tid, type_, item, members)
-                click.echo(f"{obj.type}\t{obj.id}\t{obj.props.get('displayName')}")
-
-        asyncio.run(run())
-    finally:
-        store.close()
+    data = json.load(file)
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, None)
+        try:
+            asyncio.run(seeding.run(store, Directory(store, settings), tid, data, click.echo))
+        except errors.GraphError as exc:
+            raise click.ClickException(exc.message) from None
 
 
 @main.command()
@@ -153,3 +173,6 @@ def _version() -> str:
         return version("graphdir")
     except PackageNotFoundError:  # pragma: no cover
         return "0"
+
+
+cli_identity.register(main)  # tenant, app, user, role, keys

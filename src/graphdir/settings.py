@@ -48,8 +48,25 @@ class Settings:
     top_over_max: str = "error"
     #: ASGI server workers for ``graphdir serve`` (one writer per database: keep 1 on SQLite).
     workers: int = 1
+    #: Serve HTTPS (``graphdir serve --tls``). MSAL and azure-identity accept only https authorities.
+    tls: bool = False
+    #: PEM certificate chain and key to serve; empty = a CA and server certificate generated once in ``tls_dir``.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Where the generated CA and server certificate live; empty = ``tls/`` next to the SQLite file.
+    tls_dir: str = ""
+    #: JSON file listing external token issuers (e.g. a real Entra ID tenant) trusted per tenant
+    #: (graphdir.auth.external); empty = only graphdir's own tokens are accepted.
+    external_issuers_file: str = ""
     #: Extra options, for forward compatibility of settings files.
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        """The directory of the database file (generated TLS material lives there)."""
+        if self.database_url.startswith("sqlite:///"):
+            return self.sqlite_path.parent
+        return Path(".graphdir")
 
     @property
     def sqlite_path(self) -> Path:

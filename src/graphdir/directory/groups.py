@@ -233,7 +233,7 @@ class GroupsMixin(UsersMixin):
                 tx.update(group)
                 tx.record(Change(group.id, "group", "update", actor=actor.label, detail={"props": sorted(props)}))
             if owners:
-                kinds.check_owners_writable(group.props)
+                kinds.check_owners_writable(group.props, self.settings.mail_enabled_security_membership)
             self._apply_links(tx, actor, group, owners, members, creating=False)
 
         await self.store.write(actor.tenant_id, fn)

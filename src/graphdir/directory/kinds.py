@@ -56,11 +56,16 @@ def check_membership_writable(props: dict[str, Any], mail_enabled_security: str)
         raise errors.forbidden()
 
 
-def check_owners_writable(props: dict[str, Any]) -> None:
-    """Owners of distribution and synced groups are managed elsewhere (group-list-owners.md)."""
+def check_owners_writable(props: dict[str, Any], mail_enabled_security: str) -> None:
+    """Owners of distribution and synced groups are managed elsewhere (group-list-owners.md).
+
+    Mail-enabled security groups are Exchange-managed too (spec §2: owners "no"): refused
+    like their membership when the ``mail_enabled_security_membership`` setting is ``refuse``.
+    """
     if is_synced(props):
         raise errors.on_premises_readonly()
-    if kind(props) == "distribution":
+    k = kind(props)
+    if k == "distribution" or (k == "mailSecurity" and mail_enabled_security == "refuse"):
         raise errors.mail_enabled_readonly()
 
 

@@ -131,7 +131,7 @@ class MembershipMixin(GroupsMixin):
             owner = resolve_ref(tx, ref)
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
             rights.check_owners_update(actor, group.props, is_owner, owner.type)
-            kinds.check_owners_writable(group.props)
+            kinds.check_owners_writable(group.props, self.settings.mail_enabled_security_membership)
             if owner.type not in kinds.OWNER_TYPES:
                 raise errors.bad_request(f"An object of type '{owner.type}' is unsupported as an owner of a group.")
             if tx.has_owner(gid, owner.id):
@@ -154,7 +154,7 @@ class MembershipMixin(GroupsMixin):
             owner = tx.get(oid)
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
             rights.check_owners_update(actor, group.props, is_owner, owner.type if owner else "user")
-            kinds.check_owners_writable(group.props)
+            kinds.check_owners_writable(group.props, self.settings.mail_enabled_security_membership)
             if not tx.has_owner(gid, oid):
                 raise errors.not_found(owner_id)
             if tx.count_owners(gid) <= 1:

@@ -25,6 +25,13 @@ EXCHANGE_ADMIN = "29232cdf-9323-42fd-ade2-1d097af3e4de"
 SHAREPOINT_ADMIN = "f28a1f50-f6e7-4571-818b-6a12f2af6b6c"
 TEAMS_ADMIN = "69091246-20e8-4a56-aa4d-066075b2a7a8"
 INTUNE_ADMIN = "3a2c62db-5318-420d-8d74-23affee5d9d5"
+YAMMER_ADMIN = "810a2642-a034-447f-a5e8-41beaa378541"
+KNOWLEDGE_ADMIN = "b5a8dcf3-09d5-43a9-a639-8e29ef291470"
+KNOWLEDGE_MANAGER = "744ec460-397e-42ad-a462-8b3f9747a02c"
+WINDOWS_365_ADMIN = "11451d60-acb2-45eb-a7d6-43d0f0125c13"
+GLOBAL_READER = "f2ef992c-3afb-46b9-b7cf-a126ee74c451"
+APPLICATION_ADMIN = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+CLOUD_APPLICATION_ADMIN = "158c047a-c907-4556-b7ef-446551a6b5f7"
 
 ROLE_NAMES = {
     GLOBAL_ADMIN: "Global Administrator",
@@ -38,15 +45,35 @@ ROLE_NAMES = {
     SHAREPOINT_ADMIN: "SharePoint Administrator",
     TEAMS_ADMIN: "Teams Administrator",
     INTUNE_ADMIN: "Intune Administrator",
+    YAMMER_ADMIN: "Yammer Administrator",
+    KNOWLEDGE_ADMIN: "Knowledge Administrator",
+    KNOWLEDGE_MANAGER: "Knowledge Manager",
+    WINDOWS_365_ADMIN: "Windows 365 Administrator",
+    GLOBAL_READER: "Global Reader",
+    APPLICATION_ADMIN: "Application Administrator",
+    CLOUD_APPLICATION_ADMIN: "Cloud Application Administrator",
 }
+
+
+def role_template_id(name_or_id: str) -> str:
+    """A directory role's template id from its display name (case-insensitive) or the id itself."""
+    key = name_or_id.strip().lower()
+    for rid, name in ROLE_NAMES.items():
+        if key in (rid, name.lower()):
+            return rid
+    raise ValueError(f"unknown directory role {name_or_id!r}; known: {', '.join(sorted(ROLE_NAMES.values()))}")
 
 #: ``microsoft.directory/groups/members/update`` on any group.
 _MEMBERS_UPDATE_ALL = {GLOBAL_ADMIN, GROUPS_ADMIN, DIRECTORY_WRITERS, IDENTITY_GOVERNANCE_ADMIN, USER_ADMIN}
-_MEMBERS_UPDATE_UNIFIED = {EXCHANGE_ADMIN, SHAREPOINT_ADMIN, TEAMS_ADMIN}
+_MEMBERS_UPDATE_UNIFIED = {EXCHANGE_ADMIN, SHAREPOINT_ADMIN, TEAMS_ADMIN, YAMMER_ADMIN}
 _MEMBERS_UPDATE_SECURITY = {INTUNE_ADMIN}
-#: Owners: Groups Administrator on all; User Administrator / Directory Writers for user owners.
+#: Owners (spec §3.11): Groups Administrator on all; User Administrator / Directory Writers for user
+#: owners; Exchange/SharePoint/Teams/Yammer Administrator on Microsoft 365 groups; Intune, Knowledge
+#: Administrator/Manager and Windows 365 Administrator on security groups.
 _OWNERS_UPDATE_ALL = {GLOBAL_ADMIN, GROUPS_ADMIN}
 _OWNERS_UPDATE_USERS = {USER_ADMIN, DIRECTORY_WRITERS}
+_OWNERS_UPDATE_UNIFIED = {EXCHANGE_ADMIN, SHAREPOINT_ADMIN, TEAMS_ADMIN, YAMMER_ADMIN}
+_OWNERS_UPDATE_SECURITY = {INTUNE_ADMIN, KNOWLEDGE_ADMIN, KNOWLEDGE_MANAGER, WINDOWS_365_ADMIN}
 #: Creating, updating and deleting groups as a delegated user.
 _GROUPS_WRITE = {GLOBAL_ADMIN, GROUPS_ADMIN, DIRECTORY_WRITERS, USER_ADMIN}
 _USERS_WRITE = {GLOBAL_ADMIN, USER_ADMIN}
@@ -108,7 +135,15 @@ def check_owners_update(actor: Actor, group_props: dict[str, object], is_owner: 
     if not actor.delegated or actor is SYSTEM:
         return
     roles = actor.role_ids
-    _require(is_owner or bool(roles & _OWNERS_UPDATE_ALL) or (owner_type == "user" and bool(roles & _OWNERS_UPDATE_USERS)))
+    types = group_props.get("groupTypes")
+    unified = isinstance(types, list) and "unified" in [str(t).lower() for t in types]
+    _require(
+        is_owner
+        or bool(roles & _OWNERS_UPDATE_ALL)
+        or (owner_type == "user" and bool(roles & _OWNERS_UPDATE_USERS))
+        or (unified and bool(roles & _OWNERS_UPDATE_UNIFIED))
+        or (not unified and bool(roles & _OWNERS_UPDATE_SECURITY))
+    )
 
 
 def check_group_write(actor: Actor, group_props: dict[str, object] | None, is_owner: bool) -> None:

@@ -128,6 +128,8 @@ class UsersMixin(DirectoryBase):
                 raise errors.invalid_property_value("userPrincipalName", "User")
             self._check_upn(actor.tenant_id, props["userPrincipalName"])
         if "passwordProfile" in props:
+            if not isinstance(props["passwordProfile"], dict):  # null: a password cannot be cleared
+                raise errors.invalid_property_value("passwordProfile", "User")
             profile = dict(props["passwordProfile"])
             props["passwordProfile"] = {
                 "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", True)),

@@ -66,6 +66,33 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "identity: applications (hashed secrets, granted permissions), directory role assignments, authorization codes",
+        """
+        CREATE TABLE applications (
+            tenant_id TEXT NOT NULL,
+            app_id TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            props TEXT NOT NULL DEFAULT '{}',
+            created TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, app_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE role_assignments (
+            tenant_id TEXT NOT NULL,
+            principal_id TEXT NOT NULL,
+            role_id TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, principal_id, role_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE authorization_codes (
+            tenant_id TEXT NOT NULL,
+            code_hash TEXT NOT NULL,
+            props TEXT NOT NULL,
+            expires REAL NOT NULL,
+            PRIMARY KEY (tenant_id, code_hash)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import orjson
 
 from graphdir.query import ListQuery
-from graphdir.store.base import Change, Conflict, Page, StoredObject, StoreError, Unavailable
+from graphdir.store.base import Change, Conflict, Page, StoredApp, StoredObject, StoreError, Unavailable
 from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.writer import Writer
@@ -173,6 +173,41 @@ class SqliteTxn:
     def record(self, change: Change) -> None:
         self.changes.append(change)
 
+    # -- identity (issue 3) -----------------------------------------------------
+    def put_application(self, app: StoredApp) -> None:
+        self.conn.execute(
+            "INSERT INTO applications VALUES (?,?,?,?,?) ON CONFLICT(tenant_id, app_id) DO UPDATE SET "
+            "display_name=excluded.display_name, props=excluded.props",
+            (self.tenant_id, app.app_id, app.display_name, orjson.dumps(app.props).decode(), app.created),
+        )
+
+    def delete_application(self, app_id: str) -> bool:
+        cur = self.conn.execute("DELETE FROM applications WHERE tenant_id=? AND app_id=?", (self.tenant_id, app_id))
+        return cur.rowcount == 1
+
+    def assign_role(self, principal_id: str, role_id: str) -> bool:
+        cur = self.conn.execute("INSERT OR IGNORE INTO role_assignments VALUES (?,?,?)", (self.tenant_id, principal_id, role_id))
+        return cur.rowcount == 1
+
+    def unassign_role(self, principal_id: str, role_id: str) -> bool:
+        cur = self.conn.execute(
+            "DELETE FROM role_assignments WHERE tenant_id=? AND principal_id=? AND role_id=?", (self.tenant_id, principal_id, role_id)
+        )
+        return cur.rowcount == 1
+
+    def put_auth_code(self, code_hash: str, props: dict[str, Any], expires: float) -> None:
+        self.conn.execute("DELETE FROM authorization_codes WHERE tenant_id=? AND expires < ?", (self.tenant_id, expires - 86400))
+        self.conn.execute(
+            "INSERT INTO authorization_codes VALUES (?,?,?,?)", (self.tenant_id, code_hash, orjson.dumps(props).decode(), expires)
+        )
+
+    def take_auth_code(self, code_hash: str) -> tuple[dict[str, Any], float] | None:
+        """Read and delete a code in one step: a code is redeemable once."""
+        r = self.conn.execute(
+            "DELETE FROM authorization_codes WHERE tenant_id=? AND code_hash=? RETURNING props, expires", (self.tenant_id, code_hash)
+        ).fetchone()
+        return (orjson.loads(r[0]), float(r[1])) if r else None
+
     def flush(self) -> None:
         if not self.changes:
             return
@@ -195,6 +230,7 @@ class _SqliteBackend:
         self.path = path
         self.conn: sqlite3.Connection | None = None
         self.seq = [0]
+        self._data_version = 0
 
     def connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -204,6 +240,7 @@ class _SqliteBackend:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")
         self.seq[0] = int(conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         self.conn = conn
 
     def _c(self) -> sqlite3.Connection:
@@ -211,7 +248,15 @@ class _SqliteBackend:
         return self.conn
 
     def begin(self) -> None:
-        self._c().execute("BEGIN IMMEDIATE")
+        c = self._c()
+        c.execute("BEGIN IMMEDIATE")
+        # Another process (``graphdir user create`` next to a running server) may have committed
+        # change records since our last batch: ``data_version`` moves only on other connections'
+        # commits, so the change counter is re-read only then (one pragma per batch otherwise).
+        version = int(c.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._data_version:
+            self._data_version = version
+            self.seq[0] = max(self.seq[0], int(c.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]))
 
     def savepoint(self) -> None:
         self._c().execute("SAVEPOINT w")
@@ -485,4 +530,21 @@ class SqliteStore:
             insert("INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?)", chunk)
         for chunk in chunks((tenant_id, g, m, t) for g, m, t in members):
             insert("INSERT OR IGNORE INTO members VALUES (?,?,?,?)", chunk)
+
+    # -- identity (issue 3) ---------------------------------------------------------
+    def get_application(self, tenant_id: str, app_id: str) -> StoredApp | None:
+        rows = self._q("SELECT tenant_id, app_id, display_name, props, created FROM applications WHERE tenant_id=? AND app_id=?", (tenant_id, app_id))
+        return StoredApp(rows[0][0], rows[0][1], rows[0][2], orjson.loads(rows[0][3]), rows[0][4]) if rows else None
+
+    def list_applications(self, tenant_id: str) -> list[StoredApp]:
+        rows = self._q("SELECT tenant_id, app_id, display_name, props, created FROM applications WHERE tenant_id=? ORDER BY created, app_id", (tenant_id,))
+        return [StoredApp(r[0], r[1], r[2], orjson.loads(r[3]), r[4]) for r in rows]
+
+    def role_ids(self, tenant_id: str, principal_id: str) -> list[str]:
+        rows = self._q("SELECT role_id FROM role_assignments WHERE tenant_id=? AND principal_id=? ORDER BY role_id", (tenant_id, principal_id))
+        return [str(r[0]) for r in rows]
+
+    def list_role_assignments(self, tenant_id: str) -> list[tuple[str, str]]:
+        rows = self._q("SELECT principal_id, role_id FROM role_assignments WHERE tenant_id=? ORDER BY principal_id, role_id", (tenant_id,))
+        return [(str(r[0]), str(r[1])) for r in rows]
 

@@ -18,12 +18,15 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from graphdir import bootstrap, errors
+from graphdir.auth.authority import Authority
+from graphdir.auth.external import load_external_issuers
 from graphdir.auth.permissions import actor_from_claims, authorize
 from graphdir.auth.tokens import KeyRing, Validator
 from graphdir.directory.service import Directory
 from graphdir.settings import Settings
 from graphdir.store.base import Conflict, StoreError
 from graphdir.web import responses
+from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import me_needs_delegated
 from graphdir.web.router import KeySegment, Router
@@ -61,6 +64,7 @@ class GraphApp:
         self.admin_router = Router(ADMIN_ROUTES)
         self.ring: KeyRing | None = None
         self.validator: Validator | None = None
+        self._authority: Authority | None = None
         self.tenant: dict[str, Any] = {}
         self.app_id = ""
         self._tenants: set[str] = set()
@@ -71,7 +75,15 @@ class GraphApp:
         self.tenant = bootstrap.default_tenant(self.store, self.settings)
         self.app_id = bootstrap.default_app_id(self.store)
         self.ring = KeyRing(self.store, max_token_lifetime=max(self.settings.token_lifetime, 86400))
-        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew)
+        external = load_external_issuers(self.settings.external_issuers_file)
+        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew, external=external)
+        self._authority = Authority(self.store, self.ring, self.settings)
+
+    @property
+    def authority(self) -> Authority:
+        """The token authority (web/authority.py's endpoints); exists once :meth:`start` ran."""
+        assert self._authority is not None, "GraphApp.start() has not run"
+        return self._authority
 
     def stop(self) -> None:
         self.store.close()
@@ -127,7 +139,8 @@ class GraphApp:
             if match.route.delegated_only and not actor.delegated:
                 raise me_needs_delegated()  # before the permission check: roles cannot help
             authorize(actor, match.route.perms)
-            ctx = Ctx(request, version, match.args, actor, self, rid, cid, request.url.path)
+            # the decoded path: ``request.url.path`` re-escapes '#', '?' and '\', which nextLinks would escape twice
+            ctx = Ctx(request, version, match.args, actor, self, rid, cid, request.scope["path"])
             response: Response = await match.route.handler(ctx)
             return response
         except errors.GraphError as exc:
@@ -170,6 +183,7 @@ def build_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
+            *authority_routes(graph),  # Entra-shaped token authority (issue 3): before Graph's catch-all
             StarletteRoute("/graphdir/admin/{path:path}", admin_endpoint, methods=_METHODS),
             StarletteRoute("/{version}/{path:path}", graph_endpoint, methods=_METHODS),
             StarletteRoute("/{path:path}", fallback, methods=_METHODS),

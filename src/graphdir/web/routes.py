@@ -26,7 +26,8 @@ WRITE_MEMBERS = Perms(
 WRITE_OWNERS = WRITE_GROUP
 _USER_READ = ("User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
 READ_USERS = Perms(_USER_READ + _DELEGATED_LEGACY, ("User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "Directory.ReadWrite.All"))
-READ_ME = Perms(("User.Read",) + _USER_READ + _DELEGATED_LEGACY, ("User.Read.All",), personal=("User.Read",))
+# user-get.md: /me with User.Read (least), User.ReadWrite (it includes reading one's own profile) or any broader read.
+READ_ME = Perms(("User.Read", "User.ReadWrite") + _USER_READ + _DELEGATED_LEGACY, ("User.Read.All",), personal=("User.Read", "User.ReadWrite"))
 # user-update.md: a signed-in user may update their own profile with User.ReadWrite.
 WRITE_ME = Perms(("User.ReadWrite", "User.ReadWrite.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("User.ReadWrite.All",), personal=("User.ReadWrite",))
 WRITE_USERS = Perms(("User.ReadWrite.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("User.ReadWrite.All", "Directory.ReadWrite.All"))
@@ -85,11 +86,13 @@ def _routes() -> list[Route]:
     add("POST", "groups/{gid}/owners/$ref", r.add_owner, WRITE_OWNERS)
     add("DELETE", "groups/{gid}/owners/$ref", r.remove_owner_by_at_id, WRITE_OWNERS)
     add("GET", "groups/{gid}/owners/{cast}", r.list_owners, READ_GROUPS)
+    add("GET", "groups/{gid}/owners/{cast}/$count", r.count_owners, READ_GROUPS)
     add("DELETE", "groups/{gid}/owners/{oid}/$ref", r.remove_owner, WRITE_OWNERS)
     # memberOf of groups, directoryObjects
     add("GET", "groups/{gid}/memberOf", r.group_member_of, READ_GROUPS)
     add("GET", "groups/{gid}/memberOf/$count", r.count_group_member_of, READ_GROUPS)
     add("GET", "groups/{gid}/memberOf/{cast}", r.group_member_of, READ_GROUPS)
+    add("GET", "groups/{gid}/memberOf/{cast}/$count", r.count_group_member_of, READ_GROUPS)
     add("GET", "directoryObjects/{id}", o.get_directory_object, READ_DIRECTORY)
     return t
 

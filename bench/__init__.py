@@ -1,0 +1,1 @@
+"""graphdir benchmarks (not tests): ``python -m bench.run``; see bench/README.md."""

@@ -1,0 +1,295 @@
+"""``graphdir tenant|app|user|role|keys``: manage identities without hand-editing a database.
+
+Every command takes ``--config``/``--db`` like ``serve`` and works on a stopped or a
+running service (writes go through the store's single writer; a running service
+sees new tenants, apps, users and roles at once, and rotated keys within seconds).
+``--tenant`` accepts a tenant id or one of its domains and defaults to the default tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from graphdir import bootstrap, identity
+from graphdir.auth import apps
+from graphdir.auth.tokens import KeyRing
+from graphdir.settings import Settings, load_settings
+from graphdir.store.base import Store
+
+_config = click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file.")
+_db = click.option("--db", "database_url", default=None, help="Database URL, e.g. sqlite:///graphdir.db.")
+_tenant = click.option("--tenant", default=None, help="Tenant id or domain (default: the default tenant).")
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@contextlib.contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The store, opened (migrated) for one command; ``IdentityError`` becomes a CLI error."""
+    store = bootstrap.open_store(settings)
+    store.open()
+    try:
+        bootstrap.default_tenant(store, settings)
+        yield store
+    except identity.IdentityError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def tenant_id_for(store: Store, settings: Settings, tenant: str | None) -> str:
+    """``--tenant`` (id or domain), or the default tenant."""
+    if not tenant:
+        return str(bootstrap.default_tenant(store, settings)["id"])
+    return str(identity.find_tenant(store, tenant)["id"])
+
+
+def _print(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for k, v in data.items():
+        click.echo(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+
+
+# -- tenants --------------------------------------------------------------------------------------
+@click.group()
+def tenant() -> None:
+    """Tenants: each has its own users, groups, apps and token authority at /{tenant-id}/."""
+
+
+@tenant.command("create")
+@_config
+@_db
+@click.option("--name", required=True, help="Display name, e.g. Fabrikam.")
+@click.option("--domain", required=True, help="Initial verified domain, e.g. fabrikam.onmicrosoft.com.")
+@click.option("--id", "tenant_id", default=None, help="Tenant id (GUID); default: a new one.")
+@_json
+def tenant_create(config: str | None, database_url: str | None, name: str, domain: str, tenant_id: str | None, as_json: bool) -> None:
+    """Create a tenant."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        t = identity.create_tenant(store, name, domain, tenant_id)
+        _print({"tenant id": t["id"], "display name": t["displayName"], "domain": t["domain"]}, as_json)
+
+
+@tenant.command("list")
+@_config
+@_db
+@_json
+def tenant_list(config: str | None, database_url: str | None, as_json: bool) -> None:
+    """List tenants (the default one first)."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        default = tenant_id_for(store, settings, None)
+        rows = [{"id": t["id"], "displayName": t["displayName"], "domains": t.get("props", {}).get("domains", [t["domain"]]),
+                 "default": t["id"] == default} for t in store.list_tenants()]  # fmt: skip
+    rows.sort(key=lambda r: not r["default"])
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        mark = "\t(default)" if r["default"] else ""
+        click.echo(f"{r['id']}\t{r['displayName']}\t{','.join(r['domains'])}{mark}")
+
+
+# -- applications ----------------------------------------------------------------------------------
+@click.group()
+def app() -> None:
+    """App registrations: client id, client secrets, application permissions (roles) and delegated scopes."""
+
+
+@app.command("create")
+@_config
+@_db
+@_tenant
+@click.option("--name", required=True, help="Display name.")
+@click.option("--roles", default="", help="Granted application permissions, comma-separated (client-credentials tokens' roles).")
+@click.option("--scopes", default="", help="Consented delegated permissions, comma-separated (user tokens' scp).")
+@click.option("--public-client", is_flag=True, help="Allow public client flows (password / code grants without a secret).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Redirect URI for the authorization code flow (repeatable).")
+@click.option("--no-secret", is_flag=True, help="Create no client secret.")
+@click.option("--app-id", default=None, help="Client id (GUID); default: a new one.")
+@_json
+def app_create(config: str | None, database_url: str | None, tenant: str | None, name: str, roles: str, scopes: str, public_client: bool,
+               redirect_uris: tuple[str, ...], no_secret: bool, app_id: str | None, as_json: bool) -> None:  # fmt: skip
+    """Register an application; prints its client id and a generated client secret (shown only once)."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, tenant)
+        a, secret = identity.create_app(store, tid, name, roles=apps.split_list(roles), scopes=apps.split_list(scopes),
+                                        public_client=public_client, redirect_uris=list(redirect_uris), secret=not no_secret, app_id=app_id)  # fmt: skip
+        _print({"tenant id": tid, "client id": a.app_id, "client secret": secret or "(none)", "roles": a.props["roles"],
+                "scopes": a.props["scopes"]}, as_json)  # fmt: skip
+
+
+@app.command("list")
+@_config
+@_db
+@_tenant
+def app_list(config: str | None, database_url: str | None, tenant: str | None) -> None:
+    """List a tenant's applications (secrets are shown by hint only)."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, tenant)
+        click.echo(json.dumps([apps.public_view(a) for a in store.list_applications(tid)], indent=2))
+
+
+@app.command("add-secret")
+@_config
+@_db
+@_tenant
+@click.option("--app", "app_key", required=True, help="Client id or display name.")
+@click.option("--years", type=float, default=2.0, help="Validity in years.")
+def app_add_secret(config: str | None, database_url: str | None, tenant: str | None, app_key: str, years: float) -> None:
+    """Add a client secret and print it (shown only once)."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        a = identity.find_app(store, tenant_id_for(store, settings, tenant), app_key)
+        click.echo(apps.add_secret(store, a, years=years))
+
+
+@app.command("grant")
+@_config
+@_db
+@_tenant
+@click.option("--app", "app_key", required=True, help="Client id or display name.")
+@click.option("--roles", default="", help="Application permissions to grant, comma-separated.")
+@click.option("--scopes", default="", help="Delegated permissions to consent, comma-separated.")
+@click.option("--revoke", is_flag=True, help="Remove these permissions instead.")
+def app_grant(config: str | None, database_url: str | None, tenant: str | None, app_key: str, roles: str, scopes: str, revoke: bool) -> None:
+    """Grant (admin consent) or revoke application permissions and delegated scopes."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        a = identity.find_app(store, tenant_id_for(store, settings, tenant), app_key)
+        for key, values in (("roles", apps.split_list(roles)), ("scopes", apps.split_list(scopes))):
+            current = list(a.props.get(key, []))
+            a.props[key] = [v for v in current if v not in values] if revoke else current + [v for v in values if v not in current]
+        apps.save_app(store, a)
+        _print({"client id": a.app_id, "roles": a.props["roles"], "scopes": a.props["scopes"]}, False)
+
+
+# -- users and roles ---------------------------------------------------------------------------------
+@click.group()
+def user() -> None:
+    """Users who can sign in at the token endpoint."""
+
+
+@user.command("create")
+@_config
+@_db
+@_tenant
+@click.option("--upn", required=True, help="userPrincipalName, in one of the tenant's domains.")
+@click.option("--password", required=True, help="Password (Graph's complexity rules apply).")
+@click.option("--name", default=None, help="Display name (default: the UPN's alias).")
+@click.option("--role", "roles", multiple=True, help="Directory role to assign, e.g. 'Groups Administrator' (repeatable).")
+@_json
+def user_create(config: str | None, database_url: str | None, tenant: str | None, upn: str, password: str, name: str | None,
+                roles: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
+    """Create a user (as POST /users would) and assign directory roles."""
+    from graphdir.directory.service import Directory
+
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, tenant)
+        obj = asyncio.run(identity.create_user(Directory(store, settings), tid, upn, password, name))
+        role_ids = [identity.assign_role(store, tid, obj, r) for r in roles]
+        _print({"tenant id": tid, "user id": obj.id, "userPrincipalName": obj.props["userPrincipalName"],
+                "roles": [identity.role_name(r) for r in role_ids]}, as_json)  # fmt: skip
+
+
+@click.group()
+def role() -> None:
+    """Directory role assignments (they become the wids claim of the user's tokens)."""
+
+
+def _role_change(config: str | None, database_url: str | None, tenant: str | None, user_key: str, role_name: str, remove: bool) -> None:
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, tenant)
+        obj = identity.find_user(store, tid, user_key)
+        if remove:
+            done = identity.unassign_role(store, tid, obj, role_name)
+            click.echo(f"removed {role_name} from {user_key}" if done else f"{user_key} did not have {role_name}")
+        else:
+            rid = identity.assign_role(store, tid, obj, role_name)
+            click.echo(f"{user_key}: {identity.role_name(rid)} ({rid})")
+
+
+@role.command("assign")
+@_config
+@_db
+@_tenant
+@click.option("--user", "user_key", required=True, help="userPrincipalName or object id.")
+@click.option("--role", "role_name", required=True, help="Role name (e.g. 'Groups Administrator') or template id.")
+def role_assign(config: str | None, database_url: str | None, tenant: str | None, user_key: str, role_name: str) -> None:
+    """Assign a directory role to a user."""
+    _role_change(config, database_url, tenant, user_key, role_name, remove=False)
+
+
+@role.command("remove")
+@_config
+@_db
+@_tenant
+@click.option("--user", "user_key", required=True)
+@click.option("--role", "role_name", required=True)
+def role_remove(config: str | None, database_url: str | None, tenant: str | None, user_key: str, role_name: str) -> None:
+    """Remove a directory role assignment."""
+    _role_change(config, database_url, tenant, user_key, role_name, remove=True)
+
+
+@role.command("list")
+@_config
+@_db
+@_tenant
+def role_list(config: str | None, database_url: str | None, tenant: str | None) -> None:
+    """List role assignments: user, role name, role template id."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        tid = tenant_id_for(store, settings, tenant)
+        for principal, rid in store.list_role_assignments(tid):
+            obj = store.get(tid, principal)
+            who = obj.props.get("userPrincipalName", principal) if obj else principal
+            click.echo(f"{who}\t{identity.role_name(rid)}\t{rid}")
+
+
+# -- signing keys ---------------------------------------------------------------------------------------
+@click.group()
+def keys() -> None:
+    """Token signing keys (shared by every tenant, like Entra's)."""
+
+
+@keys.command("rotate")
+@_config
+@_db
+def keys_rotate(config: str | None, database_url: str | None) -> None:
+    """Add a new signing key; tokens signed by the old one stay valid until they expire."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        new = KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).rotate()
+        click.echo(f"new signing key: {new.kid}")
+
+
+@keys.command("list")
+@_config
+@_db
+def keys_list(config: str | None, database_url: str | None) -> None:
+    """List signing keys: kid, created, retired."""
+    import time
+
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        for k in KeyRing(store).keys:
+            fmt = "%Y-%m-%dT%H:%M:%SZ"
+            retired = time.strftime(fmt, time.gmtime(k.retired)) if k.retired else "active"
+            click.echo(f"{k.kid}\t{time.strftime(fmt, time.gmtime(k.created))}\t{retired}")
+
+
+def register(main: click.Group) -> None:
+    for group in (tenant, app, user, role, keys):
+        main.add_command(group)

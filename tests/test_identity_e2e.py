@@ -1,0 +1,322 @@
+"""End to end over HTTPS: the unmodified Microsoft libraries get tokens from graphdir and remove members.
+
+One live ``graphdir serve --tls`` (subprocess, free port, temporary database) for the
+module. Apps and users are registered with the CLI, exactly as a user would. The CA
+is trusted through ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE`` (sdk-wire.md §3).
+
+* application: azure-identity's ``ClientSecretCredential`` (sync, MSAL underneath; and the
+  aio one, azure-identity's own client) with ``authority=https://127.0.0.1:PORT`` and
+  ``disable_instance_discovery=True`` feeding ``GraphServiceClient(credentials=…)``;
+* delegated: a user token from graphdir's token endpoint (password grant) removes a member
+  from a group the user owns (204) and is refused on a group the user does not own (403);
+  the same with MSAL's authorization-code flow with PKCE (``initiate_auth_code_flow`` /
+  ``acquire_token_by_auth_code_flow``) through graphdir's sign-in page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+pytestmark = [
+    pytest.mark.conformance,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the generated SDK warns about its own deprecated classes
+]
+
+DOMAIN = "e2e.onmicrosoft.com"
+PASSWORD = "xWwvJ]6NMw+bWH-d"
+GRAPH = "https://graph.microsoft.com"
+REDIRECT = "http://localhost:8400/callback"
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class Live:
+    origin: str  # https://127.0.0.1:PORT
+    tenant_id: str
+    token: str  # the admin token `graphdir serve` prints
+    db_url: str
+    ca: str
+    env: dict[str, str]
+    workdir: Path
+    output: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "graphdir", *args, "--db", self.db_url], cwd=self.workdir, env=self.env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 0, f"graphdir {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.origin, verify=self.ca, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def user(self, nick: str) -> str:
+        out = json.loads(self.cli("user", "create", "--upn", f"{nick}@{DOMAIN}", "--password", PASSWORD, "--json"))
+        return str(out["user id"])
+
+    def group(self, owners: list[str], members: list[str]) -> str:
+        nick = f"g{time.monotonic_ns()}"
+        body = {"displayName": nick, "mailNickname": nick, "mailEnabled": False, "securityEnabled": True,
+                "owners@odata.bind": [f"{GRAPH}/v1.0/users/{o}" for o in owners],
+                "members@odata.bind": [f"{GRAPH}/v1.0/directoryObjects/{m}" for m in members]}  # fmt: skip
+        with self.http() as c:
+            r = c.post("/v1.0/groups", json=body)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def members(self, group_id: str) -> list[str]:
+        with self.http() as c:
+            r = c.get(f"/v1.0/groups/{group_id}/members")
+        assert r.status_code == 200, r.text
+        return [m["id"] for m in r.json()["value"]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    workdir = Path(tempfile.mkdtemp(prefix="graphdir-e2e-"))
+    db_url = f"sqlite:///{workdir / 'g.db'}"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHDIR_")}
+    env.update(GRAPHDIR_DEFAULT_DOMAIN=DOMAIN, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "graphdir", "serve", "--tls", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
+                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        info: dict[str, str] = {}
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            for line in list(lines):
+                key, _, value = line.partition(":")
+                if key in ("base URL", "tenant id", "token", "CA file"):
+                    info[key] = value.strip().split()[0]
+            if len(info) == 4 and _answers(port):
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"graphdir serve --tls exited with {proc.returncode}:\n" + "\n".join(lines))
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("graphdir serve --tls did not come up:\n" + "\n".join(lines))
+        origin = f"https://127.0.0.1:{port}"
+        assert info["base URL"] == f"{origin}/v1.0"
+        live = Live(origin, info["tenant id"], info["token"], db_url, info["CA file"], env, workdir, lines)
+        assert live.cli("ca-path").strip() == info["CA file"]  # the command prints the file `serve --tls` uses
+        yield live
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        try:  # granian workers left in the process group this fixture created
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def trust_ca(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", live.ca)  # httpx (the SDK) and aiohttp
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", live.ca)  # requests (MSAL)
+
+
+def _graph_client(credential: Any, origin: str) -> Any:
+    from msgraph import GraphServiceClient
+
+    client = GraphServiceClient(credentials=credential, scopes=[f"{GRAPH}/.default"])
+    client.request_adapter.base_url = f"{origin}/v1.0"
+    return client
+
+
+def run_closing(client: Any, awaitable: Any) -> Any:
+    """Run on a fresh loop, then close the SDK's connections (an idle HTTP/2 connection would delay the server's stop)."""
+
+    async def go() -> Any:
+        try:
+            return await awaitable
+        finally:
+            await client.request_adapter._http_client.aclose()
+
+    return asyncio.run(go())
+
+
+class StaticCredential:
+    """A ``TokenCredential`` for a token obtained elsewhere (sdk-wire.md §2: it must accept ``**kwargs``)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3000)
+
+
+def _claims(token: str) -> dict[str, Any]:
+    import base64
+
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # type: ignore[no-any-return]
+
+
+# -- application: ClientSecretCredential → GraphServiceClient ----------------------------------------------------------------
+def test_client_secret_credential_removes_member(live: Live, trust_ca: None) -> None:
+    from azure.identity import ClientSecretCredential
+
+    app = json.loads(live.cli("app", "create", "--name", "e2e daemon", "--roles", "GroupMember.ReadWrite.All", "--json"))
+    user = live.user(f"m{time.monotonic_ns()}")
+    gid = live.group([], [user])
+    assert live.members(gid) == [user]
+
+    cred = ClientSecretCredential(app["tenant id"], app["client id"], app["client secret"], authority=live.origin, disable_instance_discovery=True)
+    token = cred.get_token(f"{GRAPH}/.default")
+    claims = _claims(token.token)
+    assert claims["roles"] == ["GroupMember.ReadWrite.All"] and claims["appid"] == app["client id"] and claims["tid"] == live.tenant_id
+    assert token.expires_on > time.time() + 600
+
+    client = _graph_client(cred, live.origin)
+
+    async def remove() -> list[str]:
+        await client.groups.by_group_id(gid).members.by_directory_object_id(user).ref.delete()
+        page = await client.groups.by_group_id(gid).members.get()
+        return [m.id for m in page.value]
+
+    assert run_closing(client, remove()) == []
+    assert live.members(gid) == []
+
+
+def test_client_secret_credential_errors_surface(live: Live, trust_ca: None) -> None:
+    """A wrong secret is Entra's AADSTS7000215 inside azure-identity's ClientAuthenticationError."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientSecretCredential
+
+    app = json.loads(live.cli("app", "create", "--name", "e2e wrong", "--roles", "GroupMember.Read.All", "--json"))
+    cred = ClientSecretCredential(live.tenant_id, app["client id"], "not-the-secret", authority=live.origin, disable_instance_discovery=True)
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
+        cred.get_token(f"{GRAPH}/.default")
+
+
+def test_async_client_secret_credential(live: Live, trust_ca: None) -> None:
+    """azure.identity.aio (its own client, aiohttp) against the same token endpoint."""
+    from azure.identity.aio import ClientSecretCredential
+
+    app = json.loads(live.cli("app", "create", "--name", "e2e aio", "--roles", "Group.Read.All", "--json"))
+
+    async def get() -> str:
+        async with ClientSecretCredential(live.tenant_id, app["client id"], app["client secret"], authority=live.origin) as cred:
+            return (await cred.get_token(f"{GRAPH}/.default")).token
+
+    tok = asyncio.run(get())
+    assert _claims(tok)["roles"] == ["Group.Read.All"]
+    with httpx.Client(base_url=live.origin, verify=live.ca) as c:
+        assert c.get("/v1.0/groups", headers={"Authorization": f"Bearer {tok}"}).status_code == 200
+
+
+# -- delegated: a user token from the token endpoint -----------------------------------------------------------------------
+def test_delegated_user_token_owner_only(live: Live, trust_ca: None) -> None:
+    app = json.loads(live.cli("app", "create", "--name", "e2e native", "--scopes", "GroupMember.ReadWrite.All,User.Read",
+                              "--public-client", "--no-secret", "--json"))  # fmt: skip
+    n = time.monotonic_ns()
+    owner, other_owner, member = live.user(f"own{n}"), live.user(f"oth{n}"), live.user(f"mem{n}")
+    mine, theirs = live.group([owner], [member]), live.group([other_owner], [member])
+
+    form = {"grant_type": "password", "client_id": app["client id"], "username": f"own{n}@{DOMAIN}", "password": PASSWORD,
+            "scope": f"{GRAPH}/GroupMember.ReadWrite.All openid profile offline_access"}  # fmt: skip
+    r = httpx.post(f"{live.origin}/{live.tenant_id}/oauth2/v2.0/token", data=form, verify=live.ca)
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    claims = _claims(token)
+    assert claims["oid"] == owner and claims["idtyp"] == "user" and "GroupMember.ReadWrite.All" in claims["scp"].split()
+
+    client = _graph_client(StaticCredential(token), live.origin)
+
+    async def remove(gid: str) -> int:
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        try:
+            await client.groups.by_group_id(gid).members.by_directory_object_id(member).ref.delete()
+        except ODataError as exc:
+            assert exc.error.code == "Authorization_RequestDenied"
+            assert exc.error.message == "Insufficient privileges to complete the operation."
+            return int(exc.response_status_code)
+        return 204
+
+    async def both() -> tuple[int, int]:  # one event loop: the SDK's connection pool belongs to it
+        return await remove(mine), await remove(theirs)
+
+    assert run_closing(client, both()) == (204, 403)
+    assert live.members(mine) == [] and live.members(theirs) == [member]
+
+
+def test_msal_authorization_code_with_pkce(live: Live, trust_ca: None) -> None:
+    """MSAL's own auth-code flow (PKCE S256, state, nonce) through graphdir's sign-in page; the token removes a member."""
+    import msal
+
+    n = time.monotonic_ns()
+    upn = f"ga{n}@{DOMAIN}"
+    user = live.user(f"ga{n}")
+    live.cli("role", "assign", "--user", upn, "--role", "Groups Administrator")
+    member = live.user(f"m{n}")
+    gid = live.group([], [member])
+    app = json.loads(live.cli("app", "create", "--name", "e2e spa", "--scopes", "GroupMember.ReadWrite.All", "--public-client",
+                              "--redirect-uri", REDIRECT, "--no-secret", "--json"))  # fmt: skip
+
+    pca = msal.PublicClientApplication(app["client id"], authority=f"{live.origin}/{live.tenant_id}", instance_discovery=False)
+    flow = pca.initiate_auth_code_flow([f"{GRAPH}/GroupMember.ReadWrite.All"], redirect_uri=REDIRECT, login_hint=upn)
+    with httpx.Client(verify=live.ca, follow_redirects=False) as browser:
+        page = browser.get(flow["auth_uri"])
+        assert page.status_code == 200 and 'name="passwd"' in page.text
+        fields = {k: v.replace("&amp;", "&") for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)}
+        assert fields["code_challenge_method"] == "S256" and fields["login_hint"] == upn
+        done = browser.post(str(page.url.copy_with(query=None)), data={**fields, "login": upn, "passwd": PASSWORD})
+    assert done.status_code == 302, done.text
+    location = urlsplit(done.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    result = pca.acquire_token_by_auth_code_flow(flow, {k: v[0] for k, v in parse_qs(location.query).items()})
+    assert "access_token" in result, result
+    assert result["id_token_claims"]["oid"] == user and result["id_token_claims"]["preferred_username"] == upn
+    claims = _claims(result["access_token"])
+    assert claims["wids"] == ["fdd7a751-b60b-444a-984c-02652fe8fa1c"] and claims["appidacr"] == "0"
+
+    client = _graph_client(StaticCredential(result["access_token"]), live.origin)
+    run_closing(client, client.groups.by_group_id(gid).members.by_directory_object_id(member).ref.delete())
+    assert live.members(gid) == []
