@@ -10,6 +10,8 @@ route, a sub-microsecond regex test). Never used outside bench/.
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,8 +25,21 @@ async def noop(request: Request) -> Response:
     return Response(status_code=204)
 
 
+_local = threading.local()
+
+
+async def sqlread(request: Request) -> Response:
+    """Diagnostic: the trivial route plus one SQLite point read on the event loop (as graphdir's reads run)."""
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = sqlite3.connect(os.environ["GRAPHDIR_DATABASE_URL"][len("sqlite:///"):], check_same_thread=False)
+    conn.execute("SELECT 1 FROM meta WHERE key=?", ("default_tenant",)).fetchall()
+    return Response(status_code=204)
+
+
 def create_app() -> Starlette:
-    app = graphdir_create_app()
+    app: Starlette = graphdir_create_app()
     if os.environ.get("GRAPHDIR_BENCH_NOOP") == "1":
         app.router.routes.insert(0, Route("/bench/noop/{path:path}", noop, methods=["GET", "POST", "DELETE"]))
+        app.router.routes.insert(1, Route("/bench/sqlread/{path:path}", sqlread, methods=["GET", "POST", "DELETE"]))
     return app

@@ -76,7 +76,9 @@ def main(db: str, case: str, n: int, concurrency: int, cprofile: bool) -> None:
     tid = graph.tenant["id"]
     token = mint(graph.ring, tid, app_id=graph.app_id, roles=["Directory.ReadWrite.All", "GroupMember.ReadWrite.All"])
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    big, size = con.execute("SELECT group_id, count(*) c FROM members WHERE tenant_id=? GROUP BY group_id ORDER BY c DESC LIMIT 1", (tid,)).fetchone()
+    big, size = con.execute(
+        "SELECT group_id, count(*) c FROM members WHERE tenant_id=? GROUP BY group_id ORDER BY c DESC LIMIT 1", (tid,)
+    ).fetchone()
     work: list[tuple[str, str, str, bytes]] = []
     if case in ("remove", "member_check", "add"):
         rows = con.execute("SELECT group_id, member_id FROM members WHERE tenant_id=? AND group_id=? LIMIT ?", (tid, big, n)).fetchall()
@@ -99,7 +101,8 @@ def main(db: str, case: str, n: int, concurrency: int, cprofile: bool) -> None:
         top = 100 if case == "list100" else 999
         work = [("GET", f"/v1.0/groups/{big}/members", f"$top={top}", b"")] * n
     elif case == "list999_deep":
-        after = con.execute("SELECT member_id FROM members WHERE tenant_id=? AND group_id=? ORDER BY member_id LIMIT 1 OFFSET ?", (tid, big, size - 1000)).fetchone()[0]
+        after = con.execute("SELECT member_id FROM members WHERE tenant_id=? AND group_id=? ORDER BY member_id LIMIT 1 OFFSET ?",
+                            (tid, big, size - 1000)).fetchone()[0]
         work = [("GET", f"/v1.0/groups/{big}/members", f"$top=999&$skiptoken={encode_skiptoken((after,), None)}", b"")] * n
     else:
         raise click.BadParameter(f"unknown case {case}")

@@ -22,9 +22,13 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q -e . py-spy
+if ! .venv/bin/python -c "import graphdir, click" 2>/dev/null || [ ! -x .venv/bin/py-spy ]; then
+    .venv/bin/python -m pip install -q -e . py-spy
+fi
 
-# The C LDAP load client (async libldap, N operations in flight on one connection per N/8).
+# The C LDAP load client (libldap's async API, one operation in flight per connection).
 mkdir -p bench/.build
-gcc -O2 -Wall -o bench/.build/ldapload bench/ldapload.c -lldap -llber
+if [ ! -x bench/.build/ldapload ] || [ bench/ldapload.c -nt bench/.build/ldapload ]; then
+    gcc -O2 -Wall -o bench/.build/ldapload bench/ldapload.c -lldap -llber
+fi
 echo "bench setup ok: $(wrk -v 2>&1 | head -1 | cut -c1-40); slapd $(/usr/sbin/slapd -VV 2>&1 | grep -o 'slapd [0-9.]*' | head -1)"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-
 from graphdir.settings import load_settings
-from graphdir.web.app import build_app
+from graphdir.web.app import FrontDoor, build_app
 
 
-def create_app() -> Starlette:
+def create_app() -> FrontDoor:
     return build_app(load_settings())

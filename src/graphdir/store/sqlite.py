@@ -61,6 +61,17 @@ def _translate(exc: sqlite3.Error) -> StoreError:
     return Unavailable(str(exc))
 
 
+#: (exists, insert, delete) statements for the two edge tables, keyed (tenant, group, other).
+_EDGE_SQL = {
+    table: (
+        f"SELECT 1 FROM {table} WHERE tenant_id=? AND group_id=? AND {col}=?",
+        f"INSERT OR IGNORE INTO {table} VALUES (?,?,?,?)",
+        f"DELETE FROM {table} WHERE tenant_id=? AND group_id=? AND {col}=?",
+    )
+    for table, col in (("members", "member_id"), ("owners", "owner_id"))
+}
+
+
 class SqliteTxn:
     """The writer's view of one write function (see :class:`graphdir.store.base.Txn`)."""
 
@@ -111,47 +122,32 @@ class SqliteTxn:
         self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND owner_id=?", (t, object_id))
         self.conn.execute("DELETE FROM objects WHERE tenant_id=? AND id=?", (t, object_id))
 
+    def _has(self, table: str, group_id: str, other_id: str) -> bool:
+        return self.conn.execute(_EDGE_SQL[table][0], (self.tenant_id, group_id, other_id)).fetchone() is not None
+
+    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
+        return self.conn.execute(_EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
+
+    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
+        return self.conn.execute(_EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
+
     def has_member(self, group_id: str, member_id: str) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM members WHERE tenant_id=? AND group_id=? AND member_id=?",
-                (self.tenant_id, group_id, member_id),
-            ).fetchone()
-            is not None
-        )
+        return self._has("members", group_id, member_id)
 
     def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO members VALUES (?,?,?,?)", (self.tenant_id, group_id, member_id, member_type)
-        )
-        return cur.rowcount == 1
+        return self._add("members", group_id, member_id, member_type)
 
     def remove_member(self, group_id: str, member_id: str) -> bool:
-        cur = self.conn.execute(
-            "DELETE FROM members WHERE tenant_id=? AND group_id=? AND member_id=?", (self.tenant_id, group_id, member_id)
-        )
-        return cur.rowcount == 1
+        return self._remove("members", group_id, member_id)
 
     def has_owner(self, group_id: str, owner_id: str) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM owners WHERE tenant_id=? AND group_id=? AND owner_id=?",
-                (self.tenant_id, group_id, owner_id),
-            ).fetchone()
-            is not None
-        )
+        return self._has("owners", group_id, owner_id)
 
     def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO owners VALUES (?,?,?,?)", (self.tenant_id, group_id, owner_id, owner_type)
-        )
-        return cur.rowcount == 1
+        return self._add("owners", group_id, owner_id, owner_type)
 
     def remove_owner(self, group_id: str, owner_id: str) -> bool:
-        cur = self.conn.execute(
-            "DELETE FROM owners WHERE tenant_id=? AND group_id=? AND owner_id=?", (self.tenant_id, group_id, owner_id)
-        )
-        return cur.rowcount == 1
+        return self._remove("owners", group_id, owner_id)
 
     def count_owners(self, group_id: str) -> int:
         return int(
@@ -208,10 +204,8 @@ class SqliteTxn:
         ).fetchone()
         return (orjson.loads(r[0]), float(r[1])) if r else None
 
-    def flush(self) -> None:
-        if not self.changes:
-            return
-        at = _now()
+    def change_rows(self, at: str) -> list[tuple[Any, ...]]:
+        """This write's change records as ``changes`` rows, numbered from the writer's counter."""
         rows = []
         for ch in self.changes:
             self.seq[0] += 1
@@ -219,8 +213,8 @@ class SqliteTxn:
                 (self.tenant_id, self.seq[0], at, ch.object_id, ch.object_type, ch.action, ch.related_id, ch.actor,
                  orjson.dumps(ch.detail).decode() if ch.detail else None)
             )
-        self.conn.executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?)", rows)
         self.changes.clear()
+        return rows
 
 
 class _SqliteBackend:
@@ -231,6 +225,7 @@ class _SqliteBackend:
         self.conn: sqlite3.Connection | None = None
         self.seq = [0]
         self._data_version = 0
+        self._pending: list[tuple[Any, ...]] = []
 
     def connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -270,9 +265,15 @@ class _SqliteBackend:
         c.execute("RELEASE w")
 
     def commit(self) -> None:
-        self._c().execute("COMMIT")
+        """Write the batch's change records (one statement for the batch), then commit: one fsync."""
+        c = self._c()
+        if self._pending:
+            c.executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?)", self._pending)
+            self._pending = []
+        c.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending = []
         if self._c().in_transaction:
             self._c().execute("ROLLBACK")
 
@@ -280,7 +281,9 @@ class _SqliteBackend:
         return SqliteTxn(self._c(), tenant_id, self.seq)
 
     def finish_txn(self, txn: SqliteTxn) -> None:
-        txn.flush()
+        """A write function succeeded: keep its change records for this batch's commit."""
+        if txn.changes:
+            self._pending += txn.change_rows(_now())
 
     def close(self) -> None:
         if self.conn is not None:

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from graphdir import bootstrap, errors
 from graphdir.auth.authority import Authority
@@ -68,6 +69,7 @@ class GraphApp:
         self.tenant: dict[str, Any] = {}
         self.app_id = ""
         self._tenants: set[str] = set()
+        self._actors: dict[str, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,7 +130,14 @@ class GraphApp:
         if scheme.lower() != "bearer":
             token = ""
         assert self.validator is not None
-        return actor_from_claims(self.validator.validate(token.strip()))
+        token = token.strip()
+        claims = self.validator.validate(token)  # expiry is re-checked on every call, cached or not
+        actor = self._actors.get(token)
+        if actor is None:
+            if len(self._actors) >= 10_000:
+                self._actors.clear()
+            actor = self._actors[token] = actor_from_claims(claims)
+        return actor
 
     # -- the endpoint ----------------------------------------------------------------------------
     async def handle(self, request: Request, version: str, router: Router, path: str) -> Response:
@@ -155,7 +164,29 @@ class GraphApp:
             return responses.error_response(errors.internal_error(), rid, cid)
 
 
-def build_app(settings: Settings) -> Starlette:
+class FrontDoor:
+    """The ASGI entry: Graph's ``/v1.0`` and ``/beta`` trees go straight to :meth:`GraphApp.handle`
+    (the hot path: no framework routing or middleware); everything else — the token authority,
+    the admin API, the lifespan — goes to the Starlette app behind it."""
+
+    def __init__(self, graph: GraphApp, rest: Starlette) -> None:
+        self.graph = graph
+        self.rest = rest
+        self.state = rest.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            version, _, rest = path[1:].partition("/")
+            if version in _VERSIONS and rest:
+                request = Request(scope, receive)
+                response = await self.graph.handle(request, version, self.graph.router, rest)
+                await response(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
+
+
+def build_app(settings: Settings) -> FrontDoor:
     graph = GraphApp(settings)
 
     async def graph_endpoint(request: Request) -> Response:
@@ -191,4 +222,4 @@ def build_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.graph = graph
-    return app
+    return FrontDoor(graph, app)

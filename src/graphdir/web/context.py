@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class Ctx:
-    __slots__ = ("request", "version", "args", "actor", "app", "rid", "cid", "base", "path")
+    __slots__ = ("request", "version", "args", "actor", "app", "rid", "cid", "_base", "path")
 
     def __init__(self, request: Request, version: str, args: dict[str, str], actor: Actor, app: GraphApp, rid: str, cid: str, path: str) -> None:
         self.request = request
@@ -33,7 +33,14 @@ class Ctx:
         self.rid = rid
         self.cid = cid
         self.path = path
-        self.base = app.public_base(request)
+        self._base: str | None = None
+
+    @property
+    def base(self) -> str:
+        """``scheme://host[:port]`` for links, computed only by responses that carry links."""
+        if self._base is None:
+            self._base = self.app.public_base(self.request)
+        return self._base
 
     @property
     def dir(self) -> Directory:

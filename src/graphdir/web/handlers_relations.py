@@ -6,56 +6,47 @@ from starlette.responses import Response
 
 from graphdir import errors
 from graphdir.directory.schema import ENTITY_SETS
+from graphdir.odata.options import Options
 from graphdir.odata.refs import parse_ref, ref_body
+from graphdir.query import ListQuery
 from graphdir.store.base import Page
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import user_key
 
 
-def _cast_resource(c: Ctx) -> str:
-    return c.args.get("cast", "directoryObject")
+def _query(c: Ctx) -> Options:
+    """Options for a relationship listing; a cast segment narrows the item type (and ``$select``)."""
+    cast = c.args.get("cast")
+    opts = c.options(cast if cast in ("user", "group") else "directoryObject", relationship=True)
+    if cast:
+        opts.query.types = (cast,)
+    return opts
 
 
-def _listing(c: Ctx, relation: str) -> tuple[Page, object]:
-    opts = c.options(_cast_resource(c) if c.args.get("cast") in ("user", "group") else "directoryObject", relationship=True)
-    if "cast" in c.args:
-        opts.query.types = (c.args["cast"],)
+def _page(c: Ctx, relation: str, q: ListQuery) -> Page:
     a = c.actor
     if relation == "members":
-        page = c.dir.list_members(a, c.args["gid"], opts.query, c.version)
-    elif relation == "owners":
-        page = c.dir.list_owners(a, c.args["gid"], opts.query, c.version)
-    elif relation == "userMemberOf":
-        page = c.dir.list_member_of(a, user_key(c), opts.query, user=True)
-    else:
-        page = c.dir.list_member_of(a, c.args["gid"], opts.query, user=False)
-    return page, opts
+        return c.dir.list_members(a, c.args["gid"], q, c.version)
+    if relation == "owners":
+        return c.dir.list_owners(a, c.args["gid"], q, c.version)
+    if relation == "userMemberOf":
+        return c.dir.list_member_of(a, user_key(c), q, user=True)
+    return c.dir.list_member_of(a, c.args["gid"], q, user=False)
 
 
 async def _list(c: Ctx, relation: str) -> Response:
-    page, opts = _listing(c, relation)
-    cast = c.args.get("cast")
-    return c.collection(page, ENTITY_SETS.get(cast or "", "directoryObjects"), opts, typed=True)  # type: ignore[arg-type]
+    opts = _query(c)
+    page = _page(c, relation, opts.query)
+    return c.collection(page, ENTITY_SETS.get(c.args.get("cast", ""), "directoryObjects"), opts, typed=True)
 
 
 async def _count(c: Ctx, relation: str) -> Response:
+    """The ``$count`` segment needs ``ConsistencyLevel: eventual`` (aad-advanced-queries.md)."""
     if not c.eventual:
         raise errors.count_not_supported()
-    opts = c.options(_cast_resource(c) if c.args.get("cast") in ("user", "group") else "directoryObject", relationship=True)
-    q = opts.query
+    q = _query(c).query
     q.count, q.top, q.after = True, 1, None
-    if "cast" in c.args:
-        q.types = (c.args["cast"],)
-    a = c.actor
-    if relation == "members":
-        page = c.dir.list_members(a, c.args["gid"], q, c.version)
-    elif relation == "owners":
-        page = c.dir.list_owners(a, c.args["gid"], q, c.version)
-    elif relation == "userMemberOf":
-        page = c.dir.list_member_of(a, user_key(c), q, user=True)
-    else:
-        page = c.dir.list_member_of(a, c.args["gid"], q, user=False)
-    return c.text(str(page.count or 0))
+    return c.text(str(_page(c, relation, q).count or 0))
 
 
 async def list_members(c: Ctx) -> Response:
@@ -67,8 +58,8 @@ async def count_members(c: Ctx) -> Response:
 
 
 async def list_member_refs(c: Ctx) -> Response:
-    page, opts = _listing(c, "members")
-    return c.refs(page, opts)  # type: ignore[arg-type]
+    opts = _query(c)
+    return c.refs(_page(c, "members", opts.query), opts)
 
 
 async def get_member(c: Ctx) -> Response:
@@ -120,8 +111,8 @@ async def count_owners(c: Ctx) -> Response:
 
 
 async def list_owner_refs(c: Ctx) -> Response:
-    page, opts = _listing(c, "owners")
-    return c.refs(page, opts)  # type: ignore[arg-type]
+    opts = _query(c)
+    return c.refs(_page(c, "owners", opts.query), opts)
 
 
 async def add_owner(c: Ctx) -> Response:

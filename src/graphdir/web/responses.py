@@ -7,6 +7,7 @@ graph-behaviour.md §0.3 (headers: ``request-id``, echoed ``client-request-id``,
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,9 +21,20 @@ from graphdir.errors import GraphError
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
 
+_rng = random.Random(uuid.uuid4().int)
+
+
+def _fast_guid() -> str:
+    """A version-4-shaped GUID from a per-process PRNG seeded from ``os.urandom``: request ids need to be
+    unique, not unguessable, and ``uuid4()`` costs one ``getrandom`` syscall per request."""
+    n = (_rng.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def request_ids(headers: Mapping[str, str]) -> tuple[str, str]:
     """``request-id`` is ours; ``client-request-id`` echoes the caller's or equals ``request-id``."""
-    rid = str(uuid.uuid4())
+    rid = _fast_guid()
     cid = headers.get("client-request-id") or rid
     return rid, cid
 

@@ -79,12 +79,20 @@ def _seg_matches(pat: str, seg: str, args: dict[str, str]) -> bool:
     return pat.lower() == seg.lower()
 
 
+def _matches(pattern: tuple[str, ...], segments: list[str], args: dict[str, str]) -> bool:
+    for p, s in zip(pattern, segments, strict=True):
+        if not _seg_matches(p, s, args):
+            return False
+    return True
+
+
 class Router:
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
-        self._by_len: dict[int, list[Route]] = {}
+        # candidates by (segment count, first segment): every route starts with a literal segment
+        self._index: dict[tuple[int, str], list[Route]] = {}
         for r in routes:
-            self._by_len.setdefault(len(r.pattern), []).append(r)
+            self._index.setdefault((len(r.pattern), r.pattern[0].lower()), []).append(r)
 
     @staticmethod
     def _prefix_matches(route: Route, segments: list[str], n: int) -> bool:
@@ -93,9 +101,10 @@ class Router:
     def match(self, method: str, segments: list[str]) -> Match:
         """The first route matching path and method; 405 when only the method differs; else 400."""
         path_matched = False
-        for r in self._by_len.get(len(segments), ()):
+        first = segments[0].lower() if segments and not isinstance(segments[0], KeySegment) else ""
+        for r in self._index.get((len(segments), first), ()):
             args: dict[str, str] = {}
-            if all(_seg_matches(p, s, args) for p, s in zip(r.pattern, segments, strict=True)):
+            if _matches(r.pattern, segments, args):
                 if r.method == method:
                     return Match(r, args)
                 path_matched = True
