@@ -133,6 +133,8 @@ def machine() -> dict[str, Any]:
         "graphdir": v("graphdir"), "granian": v("granian"), "starlette": v("starlette"), "orjson": v("orjson"),
         "wrk": _cmd(["sh", "-c", "wrk -v 2>&1 | head -1"]).split(" [")[0], "slapd": ldap.slapd_version(),
         "libldap_client": "libldap " + ldap.slapd_version().split()[-1] if ldap.slapd_version() != "?" else "?",
+        "git": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        + (" + uncommitted changes in src/" if _cmd(["git", "-C", str(ROOT), "status", "--porcelain", "src"]) else ""),
     }
 
 
@@ -349,7 +351,7 @@ class Bench:
         d = f"{self.depth:,}"
         cases = [
             Case("ceiling", "trivial 204 route, same server (DELETE)", "ceiling", "http", "DELETE", "/bench/noop" + rm, pool="remove",
-                 note="bench-only Starlette route in graphdir's own app/process"),
+                 note="bench-only path in front of graphdir's app, same process: ASGI dispatch + Starlette Response(204)"),
             Case("ceiling_read", "trivial route + one SQLite point read on the loop", "ceiling", "http", "GET", "/bench/sqlread/x",
                  note="diagnostic: what a read on the event loop costs on this stack"),
             Case("remove", "remove member (groups of 10)", "graphdir", "http", "DELETE", rm, pool="remove",
@@ -676,15 +678,16 @@ def fmt_rps(r: dict[str, Any]) -> str:
 
 
 def table(s: dict[str, dict[str, Any]]) -> str:
-    lines = ["| case | side | conns | req/s median [min–max] | × ceiling | p50 ms | p99 ms | server CPU µs/req | errors |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | side | conns | req/s median [min–max] | × ceiling | p50 ms | p99 ms | server CPU µs/req | client cores | other cores | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in s.items():
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
         cpu = f"{r['cpu_us']:,.0f}" if r["cpu_us"] == r["cpu_us"] else "—"
         rps = fmt_rps(r) if r["rps"] >= 10 else f"{r['rps']:.2f}"
         p50 = f"{r['p50_ms']:.2f}" if r["p50_ms"] < 10 else f"{r['p50_ms']:,.0f}"
         p99 = f"{r['p99_ms']:.2f}" if r["p99_ms"] < 10 else f"{r['p99_ms']:,.0f}"
-        lines.append(f"| {r['title']} (`{name}`) | {r['side']} | {r['conns']} | {rps} | {ratio} | {p50} | {p99} | {cpu} | {r['errors']} |")
+        lines.append(f"| {r['title']} (`{name}`) | {r['side']} | {r['conns']} | {rps} | {ratio} | {p50} | {p99} | {cpu} "
+                     f"| {r['client_cores']:.2f} | {r['other_cores']:.2f} | {r['errors']} |")
     return "\n".join(lines)
 
 
@@ -702,7 +705,8 @@ def report_md(meta: dict[str, Any], s: dict[str, dict[str, Any]], t: list[dict[s
     head = (
         f"Run of {meta['started']} ({meta['mode']}, {meta['rounds']} interleaved rounds of {meta['duration_s']} s after {meta['warmup_s']} s warm-up; "
         f"medians). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}; "
-        f"Python {m['python']}, SQLite {m['sqlite']}, granian {m['granian']}, Starlette {m['starlette']}; {m['wrk']}; OpenLDAP {m['slapd']} "
+        f"graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, granian {m['granian']}, Starlette {m['starlette']}; "
+        f"{m['wrk']}; OpenLDAP {m['slapd']} "
         f"(mdb, {meta.get('slapd_config', 'not run')}). "
         f"Tenant: {sc['total_users']:,} users, {sc['groups']:,} groups of {sc['group_size']} (+ nesting), one group of {sc['big']:,} members "
         f"(graphdir bulk load {meta.get('seed_graphdir_s', '?')} s, slapadd {meta.get('seed_slapd_s', '—')} s). "
@@ -723,7 +727,7 @@ def update_readme(md: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 @click.command()
-@click.option("--quick", is_flag=True, help="Small scale (10k users, 1k groups, a 100k-member group), 1 round, 3 s runs.")
+@click.option("--quick", is_flag=True, help="Small scale (100k users, 5k groups of 10, a 100k-member group), 1 round, 3 s runs.")
 @click.option("--rounds", type=int, default=None, help="Interleaved rounds (default 3; 1 with --quick).")
 @click.option("--duration", type=int, default=None, help="Seconds per measured run (default 5; 3 with --quick).")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Seconds of warm-up before each HTTP run.")
@@ -779,6 +783,8 @@ def main(**o: Any) -> None:
                 r = b.run_case(c, rnd)
                 b.results.append(r)
                 extra = f" committed {r['committed']}" if "committed" in r else ""
+                if r.get("wraps") and c.write:
+                    extra += "  POOL EXHAUSTED (requests repeated): use a shorter --duration"
                 log(f"   {c.name:22s} {r['rps']:>10,.1f} req/s  p50 {r['p50_us'] / 1000:8.2f} ms  p99 {r['p99_us'] / 1000:8.2f} ms  "
                     f"cpu {r['cpu_us'] or 0:8.0f} µs/req  errors {r.get('errors', 0)}{extra}")
         summary = summarize(cases, b.results)

@@ -48,7 +48,7 @@ class Scale:
 
 
 FULL = Scale()
-QUICK = Scale(users=10_000, groups=1_000, big=100_000, nest_parents=11)
+QUICK = Scale(users=50_000, groups=5_000, big=100_000, nest_parents=11)
 
 
 def _guid(rng: random.Random) -> str:

@@ -8,7 +8,6 @@ selected properties.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from graphdir.directory.schema import ENTITY_SETS, SCHEMAS, TYPE_NAMES
@@ -19,22 +18,37 @@ _DEFAULTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_TYPES = {t: "#" + name for t, name in TYPE_NAMES.items()}
+_SELECTED: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _names(type_: str, select: list[str] | None) -> tuple[str, ...]:
+    """The properties to emit for this type: its defaults, or the selected ones it has (cached)."""
+    if not select or "*" in select:
+        return _DEFAULTS[type_]
+    key = (type_, tuple(select))
+    names = _SELECTED.get(key)
+    if names is None:
+        schema = SCHEMAS[type_]
+        names = tuple(n for n in select if n in schema and not schema[n].write_only)
+        if len(_SELECTED) < 4096:
+            _SELECTED[key] = names
+    return names
+
+
 def entity(obj: StoredObject, select: list[str] | None = None, typed: bool = False) -> dict[str, Any]:
-    """One object as Graph returns it. Null-valued defaults are returned as ``null``, not omitted."""
+    """One object as Graph returns it. Null-valued defaults are returned as ``null``, not omitted.
+
+    This runs once per item of every page (up to 999), so it stays a plain loop.
+    """
     props = obj.props
-    out: dict[str, Any] = {"@odata.type": "#" + TYPE_NAMES[obj.type]} if typed else {}
-    schema = SCHEMAS[obj.type]
-    if select and "*" not in select:
-        names: Iterable[str] = [n for n in select if n in schema and not schema[n].write_only]
-    else:
-        names = _DEFAULTS[obj.type]
-    for name in names:
-        if name == "id":
-            out["id"] = obj.id
-        elif name == "deletedDateTime":
-            out[name] = obj.deleted
-        else:
-            out[name] = props.get(name)
+    out: dict[str, Any] = {"@odata.type": _TYPES[obj.type]} if typed else {}
+    for name in _names(obj.type, select):
+        out[name] = props.get(name)
+    if "id" in out:
+        out["id"] = obj.id
+    if "deletedDateTime" in out:
+        out["deletedDateTime"] = obj.deleted
     return out
 
 

@@ -38,7 +38,7 @@ class Unavailable(StoreError):
     """The database cannot be reached or is shutting down."""
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredObject:
     """A directory object as stored: its type and its attributes."""
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
@@ -30,6 +29,7 @@ from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import me_needs_delegated
+from graphdir.web.responses import GraphResponse
 from graphdir.web.router import KeySegment, Router
 from graphdir.web.routes import ADMIN_ROUTES, ROUTES
 
@@ -140,7 +140,7 @@ class GraphApp:
         return actor
 
     # -- the endpoint ----------------------------------------------------------------------------
-    async def handle(self, request: Request, version: str, router: Router, path: str) -> Response:
+    async def handle(self, request: Request, version: str, router: Router, path: str) -> GraphResponse:
         rid, cid = responses.request_ids(request.headers)
         try:
             match = router.match(request.method, _segments(path))
@@ -150,7 +150,7 @@ class GraphApp:
             authorize(actor, match.route.perms)
             # the decoded path: ``request.url.path`` re-escapes '#', '?' and '\', which nextLinks would escape twice
             ctx = Ctx(request, version, match.args, actor, self, rid, cid, request.scope["path"])
-            response: Response = await match.route.handler(ctx)
+            response: GraphResponse = await match.route.handler(ctx)
             return response
         except errors.GraphError as exc:
             return responses.error_response(exc, rid, cid)
@@ -189,17 +189,17 @@ class FrontDoor:
 def build_app(settings: Settings) -> FrontDoor:
     graph = GraphApp(settings)
 
-    async def graph_endpoint(request: Request) -> Response:
+    async def graph_endpoint(request: Request) -> GraphResponse:
         version = _VERSIONS.get(request.path_params["version"])
         if version is None:
             rid, cid = responses.request_ids(request.headers)
             return responses.error_response(errors.segment_not_found(request.path_params["version"]), rid, cid)
         return await graph.handle(request, version, graph.router, request.path_params["path"])
 
-    async def admin_endpoint(request: Request) -> Response:
+    async def admin_endpoint(request: Request) -> GraphResponse:
         return await graph.handle(request, "v1.0", graph.admin_router, request.path_params["path"])
 
-    async def fallback(request: Request) -> Response:
+    async def fallback(request: Request) -> GraphResponse:
         rid, cid = responses.request_ids(request.headers)
         segs = _segments(request.url.path)
         return responses.error_response(errors.segment_not_found(segs[0] if segs else ""), rid, cid)

@@ -7,7 +7,6 @@ from urllib.parse import quote, urlencode
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 
 from graphdir import errors
 from graphdir.directory.rights import Actor
@@ -15,6 +14,7 @@ from graphdir.odata import serialize
 from graphdir.odata.options import Options, encode_skiptoken, parse_options
 from graphdir.store.base import Page, StoredObject
 from graphdir.web import responses
+from graphdir.web.responses import GraphResponse
 
 if TYPE_CHECKING:
     from graphdir.directory.service import Directory
@@ -72,20 +72,20 @@ class Ctx:
         )
 
     # -- responses ----------------------------------------------------------------
-    def no_content(self) -> Response:
+    def no_content(self) -> GraphResponse:
         return responses.no_content(self.rid, self.cid)
 
-    def text(self, text: str) -> Response:
+    def text(self, text: str) -> GraphResponse:
         return responses.text_response(text, self.rid, self.cid)
 
-    def entity(self, obj: StoredObject, opts: Options | None, status: int = 200, entity_set: str | None = None) -> Response:
+    def entity(self, obj: StoredObject, opts: Options | None, status: int = 200, entity_set: str | None = None) -> GraphResponse:
         select = opts.select if opts else None
         es = entity_set or serialize.entity_set_for(obj.type)
         body = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True)}
         body.update(serialize.entity(obj, select, typed=es == "directoryObjects"))
         return responses.json_response(body, self.rid, self.cid, status)
 
-    def collection(self, page: Page, entity_set: str, opts: Options, typed: bool) -> Response:
+    def collection(self, page: Page, entity_set: str, opts: Options, typed: bool) -> GraphResponse:
         body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, entity_set, opts.select)}
         if page.count is not None and opts.query.after is None:
             body["@odata.count"] = page.count
@@ -94,7 +94,7 @@ class Ctx:
         body["value"] = [serialize.entity(o, opts.select, typed) for o in page.items]
         return responses.json_response(body, self.rid, self.cid)
 
-    def refs(self, page: Page, opts: Options) -> Response:
+    def refs(self, page: Page, opts: Options) -> GraphResponse:
         body: dict[str, Any] = {"@odata.context": f"{self.base}/{self.version}/$metadata#Collection($ref)"}
         if page.next_after is not None:
             body["@odata.nextLink"] = self.next_link(opts, encode_skiptoken(page.next_after, opts.query.order_by))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
 from graphdir import errors
 from graphdir.odata.refs import bind_list, unknown_binds
 from graphdir.query import ListQuery
 from graphdir.web.context import Ctx
+from graphdir.web.responses import GraphResponse
 
 
 def me_needs_delegated() -> errors.GraphError:
@@ -27,46 +26,46 @@ def user_key(c: Ctx) -> str:
 
 
 # -- users ---------------------------------------------------------------------------
-async def list_users(c: Ctx) -> Response:
+async def list_users(c: Ctx) -> GraphResponse:
     opts = c.options("user")
     return c.collection(c.dir.list_users(c.actor, opts.query), "users", opts, typed=False)
 
 
-async def count_users(c: Ctx) -> Response:
+async def count_users(c: Ctx) -> GraphResponse:
     return await _count(c, "user")
 
 
-async def create_user(c: Ctx) -> Response:
+async def create_user(c: Ctx) -> GraphResponse:
     obj = await c.dir.create_user(c.actor, await c.body())
     return c.entity(obj, None, status=201)
 
 
-async def get_user(c: Ctx) -> Response:
+async def get_user(c: Ctx) -> GraphResponse:
     opts = c.options("user", collection=False)
     return c.entity(c.dir.get_user(c.actor, user_key(c)), opts)
 
 
-async def update_user(c: Ctx) -> Response:
+async def update_user(c: Ctx) -> GraphResponse:
     await c.dir.update_user(c.actor, user_key(c), await c.body())
     return c.no_content()
 
 
-async def delete_user(c: Ctx) -> Response:
+async def delete_user(c: Ctx) -> GraphResponse:
     await c.dir.delete_user(c.actor, c.args["uid"])
     return c.no_content()
 
 
 # -- groups --------------------------------------------------------------------------
-async def list_groups(c: Ctx) -> Response:
+async def list_groups(c: Ctx) -> GraphResponse:
     opts = c.options("group")
     return c.collection(c.dir.list_groups(c.actor, opts.query), "groups", opts, typed=False)
 
 
-async def count_groups(c: Ctx) -> Response:
+async def count_groups(c: Ctx) -> GraphResponse:
     return await _count(c, "group")
 
 
-async def _count(c: Ctx, type_: str) -> Response:
+async def _count(c: Ctx, type_: str) -> GraphResponse:
     """The ``$count`` segment needs ``ConsistencyLevel: eventual`` (aad-advanced-queries.md)."""
     if not c.eventual:
         raise errors.count_not_supported()
@@ -84,37 +83,37 @@ def _binds(body: dict[str, object]) -> tuple[list, list]:  # type: ignore[type-a
     return bind_list(body, "owners@odata.bind"), bind_list(body, "members@odata.bind")
 
 
-async def create_group(c: Ctx) -> Response:
+async def create_group(c: Ctx) -> GraphResponse:
     body = await c.body()
     owners, members = _binds(body)
     obj = await c.dir.create_group(c.actor, body, owners, members)
     return c.entity(obj, None, status=201)
 
 
-async def get_group(c: Ctx) -> Response:
+async def get_group(c: Ctx) -> GraphResponse:
     opts = c.options("group", collection=False)
     return c.entity(c.dir.get_group(c.actor, c.args["gid"]), opts)
 
 
-async def update_group(c: Ctx) -> Response:
+async def update_group(c: Ctx) -> GraphResponse:
     body = await c.body()
     owners, members = _binds(body)
     await c.dir.update_group(c.actor, c.args["gid"], body, owners, members)
     return c.no_content()
 
 
-async def delete_group(c: Ctx) -> Response:
+async def delete_group(c: Ctx) -> GraphResponse:
     await c.dir.delete_group(c.actor, c.args["gid"], soft_delete_security=c.version == "beta")
     return c.no_content()
 
 
 # -- directoryObjects ---------------------------------------------------------------------
-async def get_directory_object(c: Ctx) -> Response:
+async def get_directory_object(c: Ctx) -> GraphResponse:
     opts = c.options("directoryObject", collection=False)
     return c.entity(c.dir.get_directory_object(c.actor, c.args["id"]), opts, entity_set="directoryObjects")
 
 
-async def seed(c: Ctx) -> Response:
+async def seed(c: Ctx) -> GraphResponse:
     """``POST /graphdir/admin/seed``: create objects Graph cannot (distribution, synced, devices…)."""
     body = await c.body()
     type_ = body.pop("@type", None) or body.pop("type", None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
 from graphdir import errors
 from graphdir.directory.schema import ENTITY_SETS
 from graphdir.odata.options import Options
@@ -12,6 +10,7 @@ from graphdir.query import ListQuery
 from graphdir.store.base import Page
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import user_key
+from graphdir.web.responses import GraphResponse
 
 
 def _query(c: Ctx) -> Options:
@@ -34,13 +33,13 @@ def _page(c: Ctx, relation: str, q: ListQuery) -> Page:
     return c.dir.list_member_of(a, c.args["gid"], q, user=False)
 
 
-async def _list(c: Ctx, relation: str) -> Response:
+async def _list(c: Ctx, relation: str) -> GraphResponse:
     opts = _query(c)
     page = _page(c, relation, opts.query)
     return c.collection(page, ENTITY_SETS.get(c.args.get("cast", ""), "directoryObjects"), opts, typed=True)
 
 
-async def _count(c: Ctx, relation: str) -> Response:
+async def _count(c: Ctx, relation: str) -> GraphResponse:
     """The ``$count`` segment needs ``ConsistencyLevel: eventual`` (aad-advanced-queries.md)."""
     if not c.eventual:
         raise errors.count_not_supported()
@@ -49,20 +48,20 @@ async def _count(c: Ctx, relation: str) -> Response:
     return c.text(str(_page(c, relation, q).count or 0))
 
 
-async def list_members(c: Ctx) -> Response:
+async def list_members(c: Ctx) -> GraphResponse:
     return await _list(c, "members")
 
 
-async def count_members(c: Ctx) -> Response:
+async def count_members(c: Ctx) -> GraphResponse:
     return await _count(c, "members")
 
 
-async def list_member_refs(c: Ctx) -> Response:
+async def list_member_refs(c: Ctx) -> GraphResponse:
     opts = _query(c)
     return c.refs(_page(c, "members", opts.query), opts)
 
 
-async def get_member(c: Ctx) -> Response:
+async def get_member(c: Ctx) -> GraphResponse:
     """``GET /groups/{id}/members/{id}``: the member as a directoryObject, if it is a member."""
     opts = c.options("directoryObject", collection=False)
     group = c.dir.resolve_group(c.actor.tenant_id, c.args["gid"])
@@ -72,13 +71,13 @@ async def get_member(c: Ctx) -> Response:
     return c.entity(obj, opts, entity_set="directoryObjects")
 
 
-async def add_member(c: Ctx) -> Response:
+async def add_member(c: Ctx) -> GraphResponse:
     ref = ref_body(await c.body())
     await c.dir.add_member(c.actor, c.args["gid"], ref)
     return c.no_content()
 
 
-async def remove_member(c: Ctx) -> Response:
+async def remove_member(c: Ctx) -> GraphResponse:
     """``DELETE …/members/{id}/$ref`` and the seed page's ``DELETE …/members/$ref/{id}``."""
     await c.dir.remove_member(c.actor, c.args["gid"], c.args["mid"])
     return c.no_content()
@@ -91,57 +90,57 @@ def _at_id(c: Ctx) -> str:
     return parse_ref(value).id
 
 
-async def remove_member_by_at_id(c: Ctx) -> Response:
+async def remove_member_by_at_id(c: Ctx) -> GraphResponse:
     """``DELETE …/members/$ref?@id=https://graph.microsoft.com/v1.0/directoryObjects/{id}`` (sdk-wire.md §5)."""
     await c.dir.remove_member(c.actor, c.args["gid"], _at_id(c))
     return c.no_content()
 
 
-async def delete_member_object(c: Ctx) -> Response:
+async def delete_member_object(c: Ctx) -> GraphResponse:
     await c.dir.delete_member_object(c.actor, c.args["gid"], c.args["mid"], c.version)
     return c.no_content()
 
 
-async def list_owners(c: Ctx) -> Response:
+async def list_owners(c: Ctx) -> GraphResponse:
     return await _list(c, "owners")
 
 
-async def count_owners(c: Ctx) -> Response:
+async def count_owners(c: Ctx) -> GraphResponse:
     return await _count(c, "owners")
 
 
-async def list_owner_refs(c: Ctx) -> Response:
+async def list_owner_refs(c: Ctx) -> GraphResponse:
     opts = _query(c)
     return c.refs(_page(c, "owners", opts.query), opts)
 
 
-async def add_owner(c: Ctx) -> Response:
+async def add_owner(c: Ctx) -> GraphResponse:
     ref = ref_body(await c.body())
     await c.dir.add_owner(c.actor, c.args["gid"], ref)
     return c.no_content()
 
 
-async def remove_owner(c: Ctx) -> Response:
+async def remove_owner(c: Ctx) -> GraphResponse:
     await c.dir.remove_owner(c.actor, c.args["gid"], c.args["oid"])
     return c.no_content()
 
 
-async def remove_owner_by_at_id(c: Ctx) -> Response:
+async def remove_owner_by_at_id(c: Ctx) -> GraphResponse:
     await c.dir.remove_owner(c.actor, c.args["gid"], _at_id(c))
     return c.no_content()
 
 
-async def user_member_of(c: Ctx) -> Response:
+async def user_member_of(c: Ctx) -> GraphResponse:
     return await _list(c, "userMemberOf")
 
 
-async def count_user_member_of(c: Ctx) -> Response:
+async def count_user_member_of(c: Ctx) -> GraphResponse:
     return await _count(c, "userMemberOf")
 
 
-async def group_member_of(c: Ctx) -> Response:
+async def group_member_of(c: Ctx) -> GraphResponse:
     return await _list(c, "groupMemberOf")
 
 
-async def count_group_member_of(c: Ctx) -> Response:
+async def count_group_member_of(c: Ctx) -> GraphResponse:
     return await _count(c, "groupMemberOf")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from graphdir.errors import GraphError
 
@@ -39,26 +39,48 @@ def request_ids(headers: Mapping[str, str]) -> tuple[str, str]:
     return rid, cid
 
 
-def _base_headers(rid: str, cid: str) -> dict[str, str]:
-    return {"request-id": rid, "client-request-id": cid, "OData-Version": "4.0", "Cache-Control": "no-cache"}
+_FIXED = [(b"odata-version", b"4.0"), (b"cache-control", b"no-cache")]
+_ODATA_JSON = ODATA_JSON.encode()
 
 
-def json_response(data: Any, rid: str, cid: str, status: int = 200, extra: Mapping[str, str] | None = None) -> Response:
-    headers = _base_headers(rid, cid)
-    if extra:
-        headers.update(extra)
-    return Response(orjson.dumps(data), status_code=status, headers=headers, media_type=ODATA_JSON)
+class GraphResponse:
+    """A finished response: status, raw headers and body, sent in two ASGI messages.
+
+    Lighter than a framework response object: every Graph request builds exactly one.
+    """
+
+    __slots__ = ("status_code", "raw_headers", "body")
+
+    def __init__(self, status: int, body: bytes, rid: str, cid: str, content_type: bytes | None, extra: Mapping[str, str] | None = None) -> None:
+        headers = [(b"request-id", rid.encode()), (b"client-request-id", cid.encode()), *_FIXED]
+        if extra:
+            headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        if content_type is not None:
+            headers.append((b"content-type", content_type))
+        if status != 204:
+            headers.append((b"content-length", str(len(body)).encode()))
+        self.status_code = status
+        self.raw_headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
-def text_response(text: str, rid: str, cid: str) -> Response:
-    return Response(text, status_code=200, headers=_base_headers(rid, cid), media_type="text/plain")
+def json_response(data: Any, rid: str, cid: str, status: int = 200, extra: Mapping[str, str] | None = None) -> GraphResponse:
+    return GraphResponse(status, orjson.dumps(data), rid, cid, _ODATA_JSON, extra)
 
 
-def no_content(rid: str, cid: str) -> Response:
-    return Response(b"", status_code=204, headers=_base_headers(rid, cid))
+def text_response(text: str, rid: str, cid: str) -> GraphResponse:
+    return GraphResponse(200, text.encode(), rid, cid, b"text/plain; charset=utf-8")
 
 
-def error_response(err: GraphError, rid: str, cid: str) -> Response:
+def no_content(rid: str, cid: str) -> GraphResponse:
+    return GraphResponse(204, b"", rid, cid, None)
+
+
+def error_response(err: GraphError, rid: str, cid: str) -> GraphResponse:
     """The only place a :class:`GraphError` becomes Graph's error JSON."""
     body = {
         "error": {
@@ -71,6 +93,4 @@ def error_response(err: GraphError, rid: str, cid: str) -> Response:
             },
         }
     }
-    headers = _base_headers(rid, cid)
-    headers.update(err.headers)
-    return Response(orjson.dumps(body), status_code=err.status, headers=headers, media_type="application/json")
+    return GraphResponse(err.status, orjson.dumps(body), rid, cid, b"application/json", err.headers)

@@ -9,7 +9,7 @@ a route without them cannot be built.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,20 +79,66 @@ def _seg_matches(pat: str, seg: str, args: dict[str, str]) -> bool:
     return pat.lower() == seg.lower()
 
 
-def _matches(pattern: tuple[str, ...], segments: list[str], args: dict[str, str]) -> bool:
-    for p, s in zip(pattern, segments, strict=True):
-        if not _seg_matches(p, s, args):
-            return False
-    return True
+class _Node:
+    """One position in the route trie: literal children, a cast child, parameter children, and the
+    routes (by method) that end here."""
+
+    __slots__ = ("literals", "cast", "params", "routes")
+
+    def __init__(self) -> None:
+        self.literals: dict[str, _Node] = {}
+        self.cast: _Node | None = None
+        self.params: list[tuple[str, _Node]] = []
+        self.routes: dict[str, Route] = {}
+
+    def child(self, pat: str) -> _Node:
+        if pat == "{cast}":
+            self.cast = self.cast or _Node()
+            return self.cast
+        if pat.startswith("{"):
+            name = pat[1:-1]
+            for n, node in self.params:
+                if n == name:
+                    return node
+            node = _Node()
+            self.params.append((name, node))
+            return node
+        return self.literals.setdefault(pat.lower(), _Node())
+
+
+def _walk(node: _Node, segs: list[str], i: int, args: dict[str, str]) -> Iterator[tuple[_Node, dict[str, str]]]:
+    """Every route end matching ``segs``, best first: literal, then cast, then parameter."""
+    if i == len(segs):
+        if node.routes:
+            yield node, dict(args)
+        return
+    seg = segs[i]
+    if not isinstance(seg, KeySegment):
+        low = seg.lower()
+        lit = node.literals.get(low)
+        if lit is not None:
+            yield from _walk(lit, segs, i + 1, args)
+        if node.cast is not None and low in CASTS:
+            args["cast"] = CASTS[low]
+            yield from _walk(node.cast, segs, i + 1, args)
+            del args["cast"]
+        if seg.startswith("$"):
+            return
+    for name, child in node.params:
+        args[name] = str(seg)
+        yield from _walk(child, segs, i + 1, args)
+        del args[name]
 
 
 class Router:
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
-        # candidates by (segment count, first segment): every route starts with a literal segment
-        self._index: dict[tuple[int, str], list[Route]] = {}
+        self._root = _Node()
         for r in routes:
-            self._index.setdefault((len(r.pattern), r.pattern[0].lower()), []).append(r)
+            node = self._root
+            for pat in r.pattern:
+                node = node.child(pat)
+            node.routes.setdefault(r.method, r)
 
     @staticmethod
     def _prefix_matches(route: Route, segments: list[str], n: int) -> bool:
@@ -101,13 +147,11 @@ class Router:
     def match(self, method: str, segments: list[str]) -> Match:
         """The first route matching path and method; 405 when only the method differs; else 400."""
         path_matched = False
-        first = segments[0].lower() if segments and not isinstance(segments[0], KeySegment) else ""
-        for r in self._index.get((len(segments), first), ()):
-            args: dict[str, str] = {}
-            if _matches(r.pattern, segments, args):
-                if r.method == method:
-                    return Match(r, args)
-                path_matched = True
+        for node, args in _walk(self._root, segments, 0, {}):
+            route = node.routes.get(method)
+            if route is not None:
+                return Match(route, args)
+            path_matched = True
         if path_matched:
             raise errors.method_not_allowed()
         bad = segments[-1] if segments else ""
