@@ -18,6 +18,7 @@ from graphdir.auth import apps
 from graphdir.auth.tokens import mint
 from graphdir.cli import main
 from graphdir.settings import load_settings
+from graphdir.store.migrations import LATEST
 from graphdir.store.sqlite import SqliteStore
 from graphdir.web.app import build_app
 from identity_helpers import (
@@ -109,7 +110,7 @@ def test_cli_keys_and_ca_path(db: str, tmp_path: Path) -> None:
     ca = Path(ok("ca-path", "--db", db).strip())
     assert ca == (tmp_path / "tls" / "ca.pem").resolve() and ca.exists()
     assert ok("ca-path", "--db", db).strip() == str(ca)  # reused, not regenerated
-    assert ok("migrate", "--db", db).strip() == "schema version 2"
+    assert ok("migrate", "--db", db).strip() == f"schema version {LATEST}"
 
 
 def test_seed_file_with_tenants_apps_users_roles(db: str, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from graphdir.directory.schema import ENTITY_SETS, SCHEMAS, TYPE_NAMES
 from graphdir.store.base import StoredObject
 
@@ -50,6 +52,21 @@ def entity(obj: StoredObject, select: list[str] | None = None, typed: bool = Fal
     if "deletedDateTime" in out:
         out["deletedDateTime"] = obj.deleted
     return out
+
+
+def render_default(type_: str, object_id: str, props: dict[str, Any]) -> bytes:
+    """The default projection as JSON bytes, without ``@odata.type`` (stored at write time, see
+    :data:`graphdir.store.base.Renderer`); list pages are then joined from these bytes."""
+    out = {name: props.get(name) for name in _DEFAULTS[type_]}
+    if "id" in out:
+        out["id"] = object_id
+    return orjson.dumps(out)
+
+
+def typed_bytes(type_: str, rendered: bytes) -> bytes:
+    """Prefix a rendered object with its ``@odata.type`` (polymorphic collections)."""
+    head = b'{"@odata.type":"' + _TYPES[type_].encode() + b'"'
+    return head + (b"," + rendered[1:] if len(rendered) > 2 else b"}")
 
 
 def context(base: str, version: str, entity_set: str, select: list[str] | None = None, single: bool = False) -> str:

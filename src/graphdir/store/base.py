@@ -57,6 +57,13 @@ class Page:
     items: list[StoredObject]
     next_after: tuple[str, ...] | None = None
     count: int | None = None
+    #: with ``ListQuery.rendered``: (type, rendered bytes) per item instead of ``items``
+    rendered: list[tuple[str, bytes]] | None = None
+
+
+#: Encodes an object's default projection once, at write time: ``render(type, id, props) -> bytes``.
+#: The store keeps the bytes without knowing what they mean (the wire layer supplies the function).
+Renderer = Callable[[str, str, dict[str, Any]], bytes]
 
 
 @dataclass

@@ -93,6 +93,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        3,
+        "objects.rendered: each object's default projection, encoded once at write time",
+        """
+        ALTER TABLE objects ADD COLUMN rendered BLOB;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import orjson
 
 from graphdir.query import ListQuery
-from graphdir.store.base import Change, Conflict, Page, StoredApp, StoredObject, StoreError, Unavailable
+from graphdir.store.base import Change, Conflict, Page, Renderer, StoredApp, StoredObject, StoreError, Unavailable
 from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.writer import Writer
@@ -39,7 +39,13 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _columns(obj: StoredObject) -> tuple[Any, ...]:
+_INSERT_OBJECT = (
+    "INSERT INTO objects (tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _columns(obj: StoredObject, render: Renderer | None) -> tuple[Any, ...]:
     p = obj.props
     upn = p.get("userPrincipalName")
     return (
@@ -52,6 +58,7 @@ def _columns(obj: StoredObject) -> tuple[Any, ...]:
         obj.created,
         obj.deleted,
         orjson.dumps(p).decode(),
+        render(obj.type, obj.id, p) if render is not None else None,
     )
 
 
@@ -75,13 +82,14 @@ _EDGE_SQL = {
 class SqliteTxn:
     """The writer's view of one write function (see :class:`graphdir.store.base.Txn`)."""
 
-    __slots__ = ("conn", "tenant_id", "changes", "seq")
+    __slots__ = ("conn", "tenant_id", "changes", "seq", "render")
 
-    def __init__(self, conn: sqlite3.Connection, tenant_id: str, seq: list[int]) -> None:
+    def __init__(self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderer | None = None) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
         self.changes: list[Change] = []
         self.seq = seq
+        self.render = render
 
     def get(self, object_id: str) -> StoredObject | None:
         r = self.conn.execute(
@@ -97,16 +105,16 @@ class SqliteTxn:
 
     def insert(self, obj: StoredObject) -> None:
         try:
-            self.conn.execute("INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?)", _columns(obj))
+            self.conn.execute(_INSERT_OBJECT, _columns(obj, self.render))
         except sqlite3.IntegrityError as exc:
             raise Conflict(str(exc)) from exc
 
     def update(self, obj: StoredObject) -> None:
-        c = _columns(obj)
+        c = _columns(obj, self.render)
         try:
             self.conn.execute(
-                "UPDATE objects SET display_name=?, upn=?, mail_nickname=?, deleted=?, props=? WHERE tenant_id=? AND id=?",
-                (c[3], c[4], c[5], c[7], c[8], c[0], c[1]),
+                "UPDATE objects SET display_name=?, upn=?, mail_nickname=?, deleted=?, props=?, rendered=? WHERE tenant_id=? AND id=?",
+                (c[3], c[4], c[5], c[7], c[8], c[9], c[0], c[1]),
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(str(exc)) from exc
@@ -220,8 +228,9 @@ class SqliteTxn:
 class _SqliteBackend:
     """Transaction verbs for the :class:`Writer` on a dedicated connection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, render: Renderer | None = None) -> None:
         self.path = path
+        self.render = render
         self.conn: sqlite3.Connection | None = None
         self.seq = [0]
         self._data_version = 0
@@ -278,7 +287,7 @@ class _SqliteBackend:
             self._c().execute("ROLLBACK")
 
     def make_txn(self, tenant_id: str) -> SqliteTxn:
-        return SqliteTxn(self._c(), tenant_id, self.seq)
+        return SqliteTxn(self._c(), tenant_id, self.seq, self.render)
 
     def finish_txn(self, txn: SqliteTxn) -> None:
         """A write function succeeded: keep its change records for this batch's commit."""
@@ -298,10 +307,11 @@ class _SqliteBackend:
 class SqliteStore:
     """:class:`graphdir.store.base.Store` on one SQLite file."""
 
-    def __init__(self, path: str | Path, batch_max: int = 512, checkpoint_interval: float = 0.5) -> None:
+    def __init__(self, path: str | Path, batch_max: int = 512, checkpoint_interval: float = 0.5, render: Renderer | None = None) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._writer: Writer[SqliteTxn] = Writer(_SqliteBackend(self.path), batch_max)
+        self._render = render
+        self._writer: Writer[SqliteTxn] = Writer(_SqliteBackend(self.path, render), batch_max)
         self._checkpoint_interval = checkpoint_interval
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -500,14 +510,22 @@ class SqliteStore:
             page_args += list(q.after)
         order = ", ".join(k + direction for k in keys)
         key_sel = ", ".join(keys)
-        rows = self._q(
-            f"SELECT {_COLS}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*page_args, q.top + 1]
-        )
+        cols = "o.id, o.type, o.rendered, CASE WHEN o.rendered IS NULL THEN o.props END" if q.rendered and self._render else _COLS
+        width = 4 if q.rendered and self._render else 6
+        rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*page_args, q.top + 1])
         more = len(rows) > q.top
         rows = rows[: q.top]
-        items = [_row(r) for r in rows]
-        nxt = tuple(str(v) for v in rows[-1][6:]) if more and rows else None
-        return Page(items, nxt, count)
+        nxt = tuple(str(v) for v in rows[-1][width:]) if more and rows else None
+        if width == 4:
+            return Page([], nxt, count, rendered=[self._rendered(r) for r in rows])
+        return Page([_row(r) for r in rows], nxt, count)
+
+    def _rendered(self, r: tuple[Any, ...]) -> tuple[str, bytes]:
+        """A row's stored rendering; rows written before migration 3 are rendered now."""
+        if r[2] is not None:
+            return r[1], bytes(r[2])
+        assert self._render is not None
+        return r[1], self._render(r[1], r[0], orjson.loads(r[3]))
 
     # -- bulk -------------------------------------------------------------------
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None:
@@ -529,8 +547,8 @@ class SqliteStore:
 
             self.write_sync(tenant_id, fn)
 
-        for chunk in chunks(_columns(o) for o in objects):
-            insert("INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?)", chunk)
+        for chunk in chunks(_columns(o, self._render) for o in objects):
+            insert(_INSERT_OBJECT, chunk)
         for chunk in chunks((tenant_id, g, m, t) for g, m, t in members):
             insert("INSERT OR IGNORE INTO members VALUES (?,?,?,?)", chunk)
 

@@ -91,6 +91,11 @@ class Ctx:
             body["@odata.count"] = page.count
         if page.next_after is not None:
             body["@odata.nextLink"] = self.next_link(opts, encode_skiptoken(page.next_after, opts.query.order_by))
+        if page.rendered is not None:
+            # items stored pre-rendered: join their bytes instead of decoding and re-encoding each one
+            items = [serialize.typed_bytes(t, b) for t, b in page.rendered] if typed else [b for _, b in page.rendered]
+            raw = orjson.dumps(body)[:-1] + b',"value":[' + b",".join(items) + b"]}"
+            return responses.GraphResponse(200, raw, self.rid, self.cid, responses.ODATA_JSON.encode())
         body["value"] = [serialize.entity(o, opts.select, typed) for o in page.items]
         return responses.json_response(body, self.rid, self.cid)
 
