@@ -77,7 +77,8 @@ class MembershipMixin(GroupsMixin):
                 raise errors.already_exist("members")
             tx.record(Change(gid, "group", "addMember", related_id=member.id, actor=actor.label))
 
-        await self.store.write(actor.tenant_id, fn)
+        # one INSERT OR IGNORE, every check before it: no savepoint needed
+        await self.store.write(actor.tenant_id, fn, atomic=True)
 
     async def remove_member(self, actor: rights.Actor, group_id: str, member_id: str) -> None:
         """``DELETE /groups/{id}/members/{id}/$ref`` → 204; not a member → 404 naming the member (spec §3.10)."""
@@ -96,7 +97,8 @@ class MembershipMixin(GroupsMixin):
                 raise errors.not_found(member_id)
             tx.record(Change(gid, "group", "removeMember", related_id=mid, actor=label))
 
-        await self.store.write(actor.tenant_id, fn)
+        # one DELETE, every check before it: no savepoint needed
+        await self.store.write(actor.tenant_id, fn, atomic=True)
 
     async def delete_member_object(self, actor: rights.Actor, group_id: str, member_id: str, version: str) -> None:
         """``DELETE /groups/{id}/members/{id}`` without ``$ref`` deletes the member object itself when the

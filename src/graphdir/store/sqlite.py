@@ -82,20 +82,33 @@ _EDGE_SQL = {
 class SqliteTxn:
     """The writer's view of one write function (see :class:`graphdir.store.base.Txn`)."""
 
-    __slots__ = ("conn", "tenant_id", "changes", "seq", "render")
+    __slots__ = ("conn", "tenant_id", "changes", "seq", "render", "cache")
 
-    def __init__(self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderer | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderer | None = None,
+        cache: dict[tuple[str, str], StoredObject] | None = None,
+    ) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
         self.changes: list[Change] = []
         self.seq = seq
         self.render = render
+        self.cache = {} if cache is None else cache
 
     def get(self, object_id: str) -> StoredObject | None:
-        r = self.conn.execute(
-            f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.id=?", (self.tenant_id, object_id)
-        ).fetchone()
-        return _row(r) if r else None
+        """Objects the writer reads are cached until written (every write goes through this writer;
+        another process's commit clears the cache, see ``_SqliteBackend.begin``). Callers get a copy."""
+        key = (self.tenant_id, object_id)
+        obj = self.cache.get(key)
+        if obj is None:
+            r = self.conn.execute(f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.id=?", key).fetchone()
+            if r is None:
+                return None
+            obj = _row(r)
+            if len(self.cache) >= 50_000:
+                self.cache.clear()
+            self.cache[key] = obj
+        return StoredObject(obj.tenant_id, obj.id, obj.type, dict(obj.props), obj.created, obj.deleted)
 
     def get_by_upn(self, upn: str) -> StoredObject | None:
         r = self.conn.execute(
@@ -104,12 +117,14 @@ class SqliteTxn:
         return _row(r) if r else None
 
     def insert(self, obj: StoredObject) -> None:
+        self.cache.pop((self.tenant_id, obj.id), None)
         try:
             self.conn.execute(_INSERT_OBJECT, _columns(obj, self.render))
         except sqlite3.IntegrityError as exc:
             raise Conflict(str(exc)) from exc
 
     def update(self, obj: StoredObject) -> None:
+        self.cache.pop((self.tenant_id, obj.id), None)
         c = _columns(obj, self.render)
         try:
             self.conn.execute(
@@ -120,10 +135,12 @@ class SqliteTxn:
             raise Conflict(str(exc)) from exc
 
     def soft_delete(self, object_id: str, when: str) -> None:
+        self.cache.pop((self.tenant_id, object_id), None)
         self.conn.execute("UPDATE objects SET deleted=? WHERE tenant_id=? AND id=?", (when, self.tenant_id, object_id))
 
     def purge(self, object_id: str) -> None:
         t = self.tenant_id
+        self.cache.pop((t, object_id), None)
         self.conn.execute("DELETE FROM members WHERE tenant_id=? AND group_id=?", (t, object_id))
         self.conn.execute("DELETE FROM members WHERE tenant_id=? AND member_id=?", (t, object_id))
         self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND group_id=?", (t, object_id))
@@ -235,6 +252,7 @@ class _SqliteBackend:
         self.seq = [0]
         self._data_version = 0
         self._pending: list[tuple[Any, ...]] = []
+        self._cache: dict[tuple[str, str], StoredObject] = {}
 
     def connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -260,6 +278,7 @@ class _SqliteBackend:
         version = int(c.execute("PRAGMA data_version").fetchone()[0])
         if version != self._data_version:
             self._data_version = version
+            self._cache.clear()
             self.seq[0] = max(self.seq[0], int(c.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]))
 
     def savepoint(self) -> None:
@@ -269,6 +288,7 @@ class _SqliteBackend:
         self._c().execute("RELEASE w")
 
     def rollback_to(self) -> None:
+        self._cache.clear()  # reads inside the undone savepoint may have cached its changes
         c = self._c()
         c.execute("ROLLBACK TO w")
         c.execute("RELEASE w")
@@ -283,11 +303,12 @@ class _SqliteBackend:
 
     def rollback(self) -> None:
         self._pending = []
+        self._cache.clear()
         if self._c().in_transaction:
             self._c().execute("ROLLBACK")
 
     def make_txn(self, tenant_id: str) -> SqliteTxn:
-        return SqliteTxn(self._c(), tenant_id, self.seq, self.render)
+        return SqliteTxn(self._c(), tenant_id, self.seq, self.render, self._cache)
 
     def finish_txn(self, txn: SqliteTxn) -> None:
         """A write function succeeded: keep its change records for this batch's commit."""
@@ -391,8 +412,8 @@ class SqliteStore:
             raise _translate(exc) from exc
 
     # -- writes ---------------------------------------------------------------
-    def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> Awaitable[T]:
-        return self._writer.submit(tenant_id, fn)
+    def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T], atomic: bool = False) -> Awaitable[T]:
+        return self._writer.submit(tenant_id, fn, atomic)
 
     def write_sync(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> T:
         return self._writer.submit_sync(tenant_id, fn)  # type: ignore[no-any-return]

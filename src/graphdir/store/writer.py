@@ -41,7 +41,7 @@ class Backend(Protocol[C]):
     def close(self) -> None: ...
 
 
-_Item = tuple[str, Callable[[Any], Any], Callable[[bool, Any], None]]
+_Item = tuple[str, Callable[[Any], Any], Callable[[bool, Any], None], bool]
 _STOP = object()
 
 
@@ -69,8 +69,12 @@ class Writer(Generic[C]):
         self._thread.join(timeout=30)
 
     # -- submitting ------------------------------------------------------
-    def submit(self, tenant_id: str, fn: Callable[[C], Any]) -> asyncio.Future[Any]:
-        """Queue ``fn``; the returned future settles after the commit."""
+    def submit(self, tenant_id: str, fn: Callable[[C], Any], atomic: bool = False) -> asyncio.Future[Any]:
+        """Queue ``fn``; the returned future settles after the commit.
+
+        ``atomic=True`` promises that ``fn`` makes at most one change and raises only before it,
+        so it needs no savepoint of its own (two statements fewer on the hot membership paths).
+        """
         if self._closed:
             raise Unavailable("the store is closed")
         loop = asyncio.get_running_loop()
@@ -84,7 +88,7 @@ class Writer(Generic[C]):
             else:
                 fut.set_exception(value)
 
-        self._queue.put((tenant_id, fn, _LoopSettler(loop, settle)))
+        self._queue.put((tenant_id, fn, _LoopSettler(loop, settle), atomic))
         return fut
 
     def submit_sync(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
@@ -98,7 +102,7 @@ class Writer(Generic[C]):
             else:
                 cf.set_exception(value)
 
-        self._queue.put((tenant_id, fn, settle))
+        self._queue.put((tenant_id, fn, settle, False))
         return cf.result()
 
     # -- the writer thread -----------------------------------------------
@@ -134,17 +138,20 @@ class Writer(Generic[C]):
         results: list[tuple[bool, Any]] = []
         try:
             b.begin()
-            for tenant_id, fn, _ in batch:
-                b.savepoint()
+            for tenant_id, fn, _, atomic in batch:
+                if not atomic:
+                    b.savepoint()
                 txn = b.make_txn(tenant_id)
                 try:
                     value = fn(txn)
                     b.finish_txn(txn)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    b.rollback_to()
+                    if not atomic:
+                        b.rollback_to()
                     results.append((False, exc))
                 else:
-                    b.release()
+                    if not atomic:
+                        b.release()
                     results.append((True, value))
             b.commit()
         except BaseException as exc:  # the whole transaction failed: nothing committed
