@@ -54,6 +54,7 @@ class Writer(Generic[C]):
         self._started = threading.Event()
         self._closed = False
         self._error: BaseException | None = None
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -65,6 +66,8 @@ class Writer(Generic[C]):
         if self._closed:
             return
         self._closed = True
+        for loop in list(self._pending):
+            self._hand_over(loop)
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
 
@@ -88,8 +91,19 @@ class Writer(Generic[C]):
             else:
                 fut.set_exception(value)
 
-        self._queue.put((tenant_id, fn, _LoopSettler(loop, settle), atomic))
+        item = (tenant_id, fn, _LoopSettler(loop, settle), atomic)
+        pending = self._pending.get(loop)
+        if pending is None:
+            # hand this loop iteration's writes over together: one wake-up of the writer, bigger batches
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        pending.append(item)
         return fut
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        items = self._pending.pop(loop, None)
+        if items:
+            self._queue.put(items)
 
     def submit_sync(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
         if self._closed:
@@ -102,7 +116,7 @@ class Writer(Generic[C]):
             else:
                 cf.set_exception(value)
 
-        self._queue.put((tenant_id, fn, settle, False))
+        self._queue.put([(tenant_id, fn, settle, False)])
         return cf.result()
 
     # -- the writer thread -----------------------------------------------
@@ -116,12 +130,17 @@ class Writer(Generic[C]):
             return
         self._started.set()
         stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch: list[_Item] = [first]
-            while len(batch) < self._batch_max:
+        carry: list[_Item] = []
+        limit = self._batch_max
+        while not stop or carry:
+            if carry:
+                batch, carry = carry, []
+            else:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch = list(first)
+            while len(batch) < limit and not stop:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -129,7 +148,9 @@ class Writer(Generic[C]):
                 if nxt is _STOP:
                     stop = True
                     break
-                batch.append(nxt)
+                batch.extend(nxt)
+            if len(batch) > limit:
+                batch, carry = batch[:limit], batch[limit:]
             self._run_batch(batch)
         b.close()
 
