@@ -60,6 +60,8 @@ def render_default(type_: str, object_id: str, props: dict[str, Any]) -> bytes:
     out = {name: props.get(name) for name in _DEFAULTS[type_]}
     if "id" in out:
         out["id"] = object_id
+    if "deletedDateTime" in out:
+        out["deletedDateTime"] = None  # only live objects are listed
     return orjson.dumps(out)
 
 

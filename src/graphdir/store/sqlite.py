@@ -296,10 +296,15 @@ class _SqliteBackend:
     def commit(self) -> None:
         """Write the batch's change records (one statement for the batch), then commit: one fsync."""
         c = self._c()
+        if not c.in_transaction:
+            raise Unavailable("the transaction was rolled back by the database")
         if self._pending:
             c.executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?)", self._pending)
             self._pending = []
         c.execute("COMMIT")
+
+    def in_transaction(self) -> bool:
+        return self._c().in_transaction
 
     def rollback(self) -> None:
         self._pending = []

@@ -36,6 +36,7 @@ class Backend(Protocol[C]):
     def rollback_to(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+    def in_transaction(self) -> bool: ...
     def make_txn(self, tenant_id: str) -> C: ...
     def finish_txn(self, txn: C) -> None: ...
     def close(self) -> None: ...
@@ -131,7 +132,7 @@ class Writer(Generic[C]):
         self._started.set()
         stop = False
         carry: list[_Item] = []
-        limit = self._batch_max
+        limit = max(1, self._batch_max)
         while not stop or carry:
             if carry:
                 batch, carry = carry, []
@@ -169,6 +170,8 @@ class Writer(Generic[C]):
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     if not atomic:
                         b.rollback_to()
+                    elif not b.in_transaction():
+                        raise  # the database rolled the whole transaction back (disk full, I/O error…)
                     results.append((False, exc))
                 else:
                     if not atomic:
