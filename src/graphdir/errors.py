@@ -167,10 +167,6 @@ def payload_too_large(limit: int) -> GraphError:
     return GraphError(413, "Request_BadRequest", f"The request body exceeds the maximum allowed size of {limit} bytes.")
 
 
-def unsupported_media_type() -> GraphError:
-    return GraphError(415, "BadRequest", "A supported MIME type could not be found that matches the content type of the response.")
-
-
 def internal_error() -> GraphError:
     return GraphError(500, "InternalServerError", "An internal server error occurred.")
 

@@ -8,7 +8,7 @@ here knows about HTTP, JSON or SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Scalar = str | bool | int | float | None
@@ -112,4 +112,3 @@ class ListQuery:
     count: bool = False
     #: return each item's pre-rendered default projection (``Page.rendered``) instead of objects
     rendered: bool = False
-    extra: dict[str, str] = field(default_factory=dict)

@@ -7,11 +7,10 @@ backend lands, ``postgresql://…``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,6 @@ class Settings:
     #: JSON file listing external token issuers (e.g. a real Entra ID tenant) trusted per tenant
     #: (graphdir.auth.external); empty = only graphdir's own tokens are accepted.
     external_issuers_file: str = ""
-    #: Extra options, for forward compatibility of settings files.
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -102,7 +99,7 @@ def load_settings(file: str | os.PathLike[str] | None = None, env: Mapping[str, 
             values[key] = val
     for name in types:
         raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None and name != "extra":
+        if raw is not None:
             values[name] = _coerce(raw, kinds[name])
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
@@ -111,7 +108,3 @@ def load_settings(file: str | os.PathLike[str] | None = None, env: Mapping[str, 
     if settings.top_over_max not in {"error", "cap"}:
         raise ValueError("top_over_max must be 'error' or 'cap'")
     return settings
-
-
-def replace(settings: Settings, **changes: Any) -> Settings:
-    return dataclasses.replace(settings, **changes)

@@ -102,13 +102,6 @@ def _new_key() -> SigningKey:
     return SigningKey(kid, pem, time.time())
 
 
-class MetaStore:
-    """The two methods of the store the key ring needs."""
-
-    def get_meta(self, key: str) -> str | None: ...  # pragma: no cover
-    def put_meta(self, key: str, value: str) -> None: ...  # pragma: no cover
-
-
 class KeyRing:
     """The service's signing keys (one set for every tenant, like Entra's); the newest unretired key signs.
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,7 +13,7 @@ from typing import Any
 
 from graphdir import errors
 from graphdir.directory.schema import RESOURCE_NAMES, TYPE_NAMES, Prop, canonical, check_value
-from graphdir.store.base import StoredObject, Txn
+from graphdir.store.base import Change, StoredObject, Txn
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,16 @@ def validate_body(schema: dict[str, Prop], body: dict[str, Any], type_key: str, 
     return out
 
 
+def soft_delete(tx: Txn, obj: StoredObject, actor_label: str) -> None:
+    """Soft delete (users, Microsoft 365 groups; security groups on beta): the object stays,
+    restorable for 30 days, and disappears from every listing (graph-behaviour.md §3.15)."""
+    when = now()
+    obj.props["deletedDateTime"] = when
+    obj.deleted = when
+    tx.update(obj)
+    tx.record(Change(obj.id, obj.type, "softDelete", actor=actor_label))
+
+
 def get_live(tx: Txn, object_id: str, types: tuple[str, ...] | None = None) -> StoredObject:
     obj = tx.get(object_id)
     if obj is None or obj.deleted is not None or (types is not None and obj.type not in types):
@@ -75,18 +88,12 @@ def resolve_ref(tx: Txn, ref: Ref) -> StoredObject:
 
 
 def hash_password(password: str) -> str:
-    import hashlib
-    import os
-
     salt = os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 20_000)
     return "pbkdf2$20000$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
 def verify_password(password: str, stored: str) -> bool:
-    import hashlib
-    import hmac
-
     try:
         _, rounds, salt, digest = stored.split("$")
         got = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(rounds))

@@ -10,7 +10,7 @@ from typing import Any
 
 from graphdir import errors, ids
 from graphdir.directory import kinds, rights
-from graphdir.directory.common import Ref, get_live, now, resolve_ref, security_identifier, validate_body
+from graphdir.directory.common import Ref, get_live, now, resolve_ref, security_identifier, soft_delete, validate_body
 from graphdir.directory.schema import GROUP
 from graphdir.directory.users import UsersMixin
 from graphdir.query import ListQuery
@@ -253,11 +253,7 @@ class GroupsMixin(UsersMixin):
             if k in ("mailSecurity", "distribution"):
                 raise errors.mail_enabled_readonly()
             if k == "unified" or soft_delete_security:
-                when = now()
-                group.props["deletedDateTime"] = when
-                group.deleted = when
-                tx.update(group)
-                tx.record(Change(group.id, "group", "softDelete", actor=actor.label))
+                soft_delete(tx, group, actor.label)
             else:
                 tx.purge(group.id)
                 tx.record(Change(group.id, "group", "delete", actor=actor.label))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from graphdir import errors, ids
 from graphdir.directory import kinds, rights
-from graphdir.directory.common import Ref, get_live, now, resolve_ref
+from graphdir.directory.common import Ref, get_live, resolve_ref
 from graphdir.directory.groups import GroupsMixin
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Page, StoredObject, Txn
@@ -166,5 +166,3 @@ class MembershipMixin(GroupsMixin):
 
         await self.store.write(actor.tenant_id, fn)
 
-
-__all__ = ["MembershipMixin", "now"]

@@ -11,13 +11,24 @@ from typing import Any
 from graphdir import errors, ids
 from graphdir.directory import rights
 from graphdir.directory.base import DirectoryBase
-from graphdir.directory.common import get_live, hash_password, now, validate_body
+from graphdir.directory.common import get_live, hash_password, now, soft_delete, validate_body
 from graphdir.directory.schema import USER
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Conflict, Page, StoredObject, Txn
 
 _UPN_ALIAS = re.compile(r"^[A-Za-z0-9'.\-_!#^~]+$")
 _REQUIRED_USER = ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName")
+
+
+_DUPLICATE_UPN = "Another object with the same value for property userPrincipalName already exists."
+
+
+def _stored_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a ``passwordProfile``: the flag and a hash of the checked password, never the password."""
+    return {
+        "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", True)),
+        "hash": hash_password(_check_password(profile)),
+    }
 
 
 def _check_password(profile: dict[str, Any]) -> str:
@@ -69,12 +80,7 @@ class UsersMixin(DirectoryBase):
             if props.get(name) in (None, ""):
                 raise errors.required_property(name)
         self._check_upn(actor.tenant_id, props["userPrincipalName"])
-        profile = dict(props["passwordProfile"])
-        pw = _check_password(profile)
-        stored_profile = {
-            "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", True)),
-            "hash": hash_password(pw),
-        }
+        stored_profile = _stored_profile(dict(props["passwordProfile"]))
         created = now()
         obj_props: dict[str, Any] = {
             "businessPhones": [],
@@ -102,9 +108,7 @@ class UsersMixin(DirectoryBase):
             try:
                 tx.insert(obj)
             except Conflict:
-                raise errors.bad_request(
-                    "Another object with the same value for property userPrincipalName already exists."
-                ) from None
+                raise errors.bad_request(_DUPLICATE_UPN) from None
             tx.record(Change(uid, "user", "create", actor=actor.label))
             return obj
 
@@ -130,11 +134,7 @@ class UsersMixin(DirectoryBase):
         if "passwordProfile" in props:
             if not isinstance(props["passwordProfile"], dict):  # null: a password cannot be cleared
                 raise errors.invalid_property_value("passwordProfile", "User")
-            profile = dict(props["passwordProfile"])
-            props["passwordProfile"] = {
-                "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", True)),
-                "hash": hash_password(_check_password(profile)),
-            }
+            props["passwordProfile"] = _stored_profile(dict(props["passwordProfile"]))
 
         def fn(tx: Txn) -> None:
             obj = get_live(tx, target.id, ("user",))
@@ -142,9 +142,7 @@ class UsersMixin(DirectoryBase):
             try:
                 tx.update(obj)
             except Conflict:
-                raise errors.bad_request(
-                    "Another object with the same value for property userPrincipalName already exists."
-                ) from None
+                raise errors.bad_request(_DUPLICATE_UPN) from None
             tx.record(Change(obj.id, "user", "update", actor=actor.label, detail={"props": sorted(props)}))
 
         await self.store.write(actor.tenant_id, fn)
@@ -155,11 +153,6 @@ class UsersMixin(DirectoryBase):
         rights.check_user_write(actor, None)
 
         def fn(tx: Txn) -> None:
-            obj = get_live(tx, target.id, ("user",))
-            when = now()
-            obj.props["deletedDateTime"] = when
-            obj.deleted = when
-            tx.update(obj)
-            tx.record(Change(obj.id, "user", "softDelete", actor=actor.label))
+            soft_delete(tx, get_live(tx, target.id, ("user",)), actor.label)
 
         await self.store.write(actor.tenant_id, fn)

@@ -43,26 +43,25 @@ def entity(obj: StoredObject, select: list[str] | None = None, typed: bool = Fal
 
     This runs once per item of every page (up to 999), so it stays a plain loop.
     """
-    props = obj.props
     out: dict[str, Any] = {"@odata.type": _TYPES[obj.type]} if typed else {}
-    for name in _names(obj.type, select):
+    return _project(out, _names(obj.type, select), obj.id, obj.props, obj.deleted)
+
+
+def _project(out: dict[str, Any], names: tuple[str, ...], object_id: str, props: dict[str, Any], deleted: str | None) -> dict[str, Any]:
+    """Copy ``names`` from the attributes; ``id`` and ``deletedDateTime`` come from the object itself."""
+    for name in names:
         out[name] = props.get(name)
     if "id" in out:
-        out["id"] = obj.id
+        out["id"] = object_id
     if "deletedDateTime" in out:
-        out["deletedDateTime"] = obj.deleted
+        out["deletedDateTime"] = deleted
     return out
 
 
 def render_default(type_: str, object_id: str, props: dict[str, Any]) -> bytes:
     """The default projection as JSON bytes, without ``@odata.type`` (stored at write time, see
     :data:`graphdir.store.base.Renderer`); list pages are then joined from these bytes."""
-    out = {name: props.get(name) for name in _DEFAULTS[type_]}
-    if "id" in out:
-        out["id"] = object_id
-    if "deletedDateTime" in out:
-        out["deletedDateTime"] = None  # only live objects are listed
-    return orjson.dumps(out)
+    return orjson.dumps(_project({}, _DEFAULTS[type_], object_id, props, None))  # only live objects are listed
 
 
 def typed_bytes(type_: str, rendered: bytes) -> bytes:

@@ -134,10 +134,6 @@ class SqliteTxn:
         except sqlite3.IntegrityError as exc:
             raise Conflict(str(exc)) from exc
 
-    def soft_delete(self, object_id: str, when: str) -> None:
-        self.cache.pop((self.tenant_id, object_id), None)
-        self.conn.execute("UPDATE objects SET deleted=? WHERE tenant_id=? AND id=?", (when, self.tenant_id, object_id))
-
     def purge(self, object_id: str) -> None:
         t = self.tenant_id
         self.cache.pop((t, object_id), None)

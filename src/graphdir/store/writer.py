@@ -196,7 +196,8 @@ class _LoopSettler:
         self.loop = loop
         self.settle = settle
 
-    def __call__(self, ok: bool, value: Any) -> None:  # pragma: no cover - not called directly
+    def __call__(self, ok: bool, value: Any) -> None:
+        """Settle directly (on the loop's own thread); ``_settle_all`` batches them per loop instead."""
         self.settle(ok, value)
 
 

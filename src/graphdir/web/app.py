@@ -35,7 +35,7 @@ from graphdir.web.routes import ADMIN_ROUTES, ROUTES
 
 log = logging.getLogger("graphdir")
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"]
-_VERSIONS = {"v1.0": "v1.0", "beta": "beta"}
+_VERSIONS = frozenset({"v1.0", "beta"})
 
 
 def _segments(path: str) -> list[str]:
@@ -177,8 +177,8 @@ class FrontDoor:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            version, _, rest = path[1:].partition("/")
-            if version in _VERSIONS and rest:
+            version, slash, rest = path[1:].partition("/")
+            if slash and version in _VERSIONS:
                 request = Request(scope, receive)
                 response = await self.graph.handle(request, version, self.graph.router, rest)
                 await response(scope, receive, send)
@@ -188,13 +188,6 @@ class FrontDoor:
 
 def build_app(settings: Settings) -> FrontDoor:
     graph = GraphApp(settings)
-
-    async def graph_endpoint(request: Request) -> GraphResponse:
-        version = _VERSIONS.get(request.path_params["version"])
-        if version is None:
-            rid, cid = responses.request_ids(request.headers)
-            return responses.error_response(errors.segment_not_found(request.path_params["version"]), rid, cid)
-        return await graph.handle(request, version, graph.router, request.path_params["path"])
 
     async def admin_endpoint(request: Request) -> GraphResponse:
         return await graph.handle(request, "v1.0", graph.admin_router, request.path_params["path"])
@@ -216,7 +209,6 @@ def build_app(settings: Settings) -> FrontDoor:
         routes=[
             *authority_routes(graph),  # Entra-shaped token authority (issue 3): before Graph's catch-all
             StarletteRoute("/graphdir/admin/{path:path}", admin_endpoint, methods=_METHODS),
-            StarletteRoute("/{version}/{path:path}", graph_endpoint, methods=_METHODS),
             StarletteRoute("/{path:path}", fallback, methods=_METHODS),
         ],
         lifespan=lifespan,

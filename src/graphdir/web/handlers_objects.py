@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from graphdir import errors
 from graphdir.odata.refs import bind_list, unknown_binds
-from graphdir.query import ListQuery
 from graphdir.web.context import Ctx
 from graphdir.web.responses import GraphResponse
 
@@ -125,5 +124,3 @@ async def seed(c: Ctx) -> GraphResponse:
     obj = await c.dir.seed_object(c.actor.tenant_id, type_, body, [str(m) for m in members])
     return c.entity(obj, None, status=201)
 
-
-__all__ = ["ListQuery"]
