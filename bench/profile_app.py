@@ -134,6 +134,8 @@ def main(db: str, case: str, n: int, concurrency: int, cprofile: bool) -> None:
           f"wall {wall / done * 1e6:.1f} µs/req, process CPU {cpu / done * 1e6:.1f} µs/req")
     if prof:
         pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(35)
+        if os.environ.get("PROFILE_DUMP"):
+            prof.dump_stats(os.environ["PROFILE_DUMP"])
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "kernel": platform.release(),
         "os": _cmd(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
         "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-        "graphdir": v("graphdir"), "granian": v("granian"), "starlette": v("starlette"), "orjson": v("orjson"),
+        "graphdir": v("graphdir"), "granian": v("granian"), "uvloop": v("uvloop"), "starlette": v("starlette"), "orjson": v("orjson"),
         "wrk": _cmd(["sh", "-c", "wrk -v 2>&1 | head -1"]).split(" [")[0], "slapd": ldap.slapd_version(),
         "libldap_client": "libldap " + ldap.slapd_version().split()[-1] if ldap.slapd_version() != "?" else "?",
         "git": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
@@ -550,7 +550,9 @@ class Bench:
                 continue
             worker = self.server.worker_pids()[-1]
             raw = RESULTS / f"profile-{name}.txt"
-            dur = max(12, self.o["duration"])
+            # a write case's pool is restored after every run but holds only so many fresh lines:
+            # profile it as long as a measured run, so that it never wraps round to 404s/400s
+            dur = self.o["duration"] + 2 if case.write else max(12, self.o["duration"])
             skip = case.skip + 7 * case.per_round
             res: dict[str, Any] = {}
 
@@ -569,7 +571,9 @@ class Bench:
             if case.write:
                 self._restore(case, case.pool or "", skip, res.get("consumed", 0))
             found[name] = summarize_profile(raw)
-            log(f"   profile {name}: {raw.relative_to(ROOT)} ({found[name]['samples']} samples)")
+            found[name]["wraps"] = res.get("wraps", 0)
+            note = f"; the pool wrapped {res['wraps']}x: repeated requests, not representative" if res.get("wraps") else ""
+            log(f"   profile {name}: {raw.relative_to(ROOT)} ({found[name]['samples']} samples{note})")
         return found
 
 
@@ -709,7 +713,7 @@ def report_md(meta: dict[str, Any], s: dict[str, dict[str, Any]], t: list[dict[s
     head = (
         f"Run of {meta['started']} ({meta['mode']}, {meta['rounds']} interleaved rounds of {meta['duration_s']} s after {meta['warmup_s']} s warm-up; "
         f"medians). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}; "
-        f"graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, granian {m['granian']}, Starlette {m['starlette']}; "
+        f"graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, granian {m['granian']} (event loop: uvloop {m.get('uvloop', '?')}), Starlette {m['starlette']}; "
         f"{m['wrk']}; OpenLDAP {m['slapd']} "
         f"(mdb, {meta.get('slapd_config', 'not run')}). "
         f"Tenant: {sc['total_users']:,} users, {sc['groups']:,} groups of {sc['group_size']} (+ nesting), one group of {sc['big']:,} members "

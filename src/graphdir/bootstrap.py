@@ -38,5 +38,8 @@ def open_store(settings: Settings) -> Store:
         from graphdir.odata.serialize import render_default
         from graphdir.store.sqlite import SqliteStore
 
-        return SqliteStore(settings.sqlite_path, settings.writer_batch_max, settings.checkpoint_interval, render=render_default)
+        return SqliteStore(
+            settings.sqlite_path, settings.writer_batch_max, settings.checkpoint_interval, render=render_default,
+            mmap_size=settings.sqlite_mmap_size,
+        )
     raise ValueError(f"unsupported database URL {url!r} (supported: sqlite:///path)")

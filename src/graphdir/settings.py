@@ -43,6 +43,9 @@ class Settings:
     writer_batch_max: int = 512
     #: Seconds between background WAL checkpoints (SQLite).
     checkpoint_interval: float = 0.5
+    #: Bytes of the SQLite file read through a memory map instead of ``read()`` calls (0 = off;
+    #: the SQLite build caps it, at 2 GiB on Debian's).
+    sqlite_mmap_size: int = 2**31
     #: ``$top`` above 999: ``error`` (400) or ``cap`` (silently 999).
     top_over_max: str = "error"
     #: ASGI server workers for ``graphdir serve`` (one writer per database: keep 1 on SQLite).

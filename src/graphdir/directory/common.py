@@ -73,15 +73,21 @@ def soft_delete(tx: Txn, obj: StoredObject, actor_label: str) -> None:
     tx.record(Change(obj.id, obj.type, "softDelete", actor=actor_label))
 
 
-def get_live(tx: Txn, object_id: str, types: tuple[str, ...] | None = None) -> StoredObject:
-    obj = tx.get(object_id)
+def get_live(tx: Txn, object_id: str, types: tuple[str, ...] | None = None, view: bool = False) -> StoredObject:
+    """The live (not soft-deleted) object of one of ``types``, else 404 naming the id.
+
+    ``view=True`` returns the transaction's read-only view (no copy: for checks); the default
+    returns a copy the caller may modify and write back.
+    """
+    obj = tx.peek(object_id) if view else tx.get(object_id)
     if obj is None or obj.deleted is not None or (types is not None and obj.type not in types):
         raise errors.not_found(object_id)
     return obj
 
 
 def resolve_ref(tx: Txn, ref: Ref) -> StoredObject:
-    obj = tx.get(ref.id)
+    """The live object a reference names (read-only view), else 404 naming the id."""
+    obj = tx.peek(ref.id)
     if obj is None or obj.deleted is not None or (ref.type_hint is not None and obj.type != ref.type_hint):
         raise errors.not_found(ref.id)
     return obj

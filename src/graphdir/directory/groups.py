@@ -220,7 +220,7 @@ class GroupsMixin(UsersMixin):
             group = get_live(tx, target.id, ("group",))
             is_owner = bool(actor.user_id) and tx.has_owner(group.id, actor.user_id or "")
             if members:
-                rights.check_members_update(actor, group.props, is_owner, kinds.kind(group.props) == "unified")
+                rights.check_members_update(actor, group.props, is_owner)
             if owners:
                 rights.check_owners_update(actor, group.props, is_owner, "user")
             if props:

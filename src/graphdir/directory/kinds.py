@@ -21,9 +21,18 @@ MAX_OWNERS = 100
 MAX_LINKS = 20
 
 
-def kind(props: dict[str, Any]) -> GroupKind:
-    types = [t.lower() for t in props.get("groupTypes") or []]
-    if "unified" in types:
+def _types(props: dict[str, Any]) -> tuple[bool, bool]:
+    """(unified, dynamic) from ``groupTypes``, compared case-insensitively, in one pass."""
+    unified = dynamic = False
+    for t in props.get("groupTypes") or ():
+        low = t.lower()
+        unified = unified or low == "unified"
+        dynamic = dynamic or low == "dynamicmembership"
+    return unified, dynamic
+
+
+def _kind(props: dict[str, Any], unified: bool) -> GroupKind:
+    if unified:
         return "unified"
     mail, sec = bool(props.get("mailEnabled")), bool(props.get("securityEnabled"))
     if mail and sec:
@@ -33,27 +42,34 @@ def kind(props: dict[str, Any]) -> GroupKind:
     return "security"
 
 
+def kind(props: dict[str, Any]) -> GroupKind:
+    return _kind(props, _types(props)[0])
+
+
 def is_dynamic(props: dict[str, Any]) -> bool:
-    return any(t.lower() == "dynamicmembership" for t in props.get("groupTypes") or [])
+    return _types(props)[1]
 
 
 def is_synced(props: dict[str, Any]) -> bool:
     return props.get("onPremisesSyncEnabled") is True
 
 
-def check_membership_writable(props: dict[str, Any], mail_enabled_security: str) -> None:
-    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, spec §2).
+def check_membership_writable(props: dict[str, Any], mail_enabled_security: str) -> GroupKind:
+    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, spec §2);
+    returns the group's kind for the caller's next checks.
 
     Order: on-premises synced (400), distribution / mail-enabled security (400, the latter only
     when the ``mail_enabled_security_membership`` setting is ``refuse``), dynamic (403).
     """
-    if is_synced(props):
+    if props.get("onPremisesSyncEnabled") is True:
         raise errors.on_premises_readonly()
-    k = kind(props)
+    unified, dynamic = _types(props)
+    k = _kind(props, unified)
     if k == "distribution" or (k == "mailSecurity" and mail_enabled_security == "refuse"):
         raise errors.mail_enabled_readonly()
-    if is_dynamic(props):
+    if dynamic:
         raise errors.forbidden()
+    return k
 
 
 def check_owners_writable(props: dict[str, Any], mail_enabled_security: str) -> None:

@@ -15,6 +15,7 @@ from graphdir.directory.groups import GroupsMixin
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Page, StoredObject, Txn
 
+_GROUP = ("group",)
 
 class MembershipMixin(GroupsMixin):
     # -- reading -------------------------------------------------------------------
@@ -64,10 +65,10 @@ class MembershipMixin(GroupsMixin):
         mail_sec = self.settings.mail_enabled_security_membership
 
         def fn(tx: Txn) -> None:
-            group = get_live(tx, gid, ("group",))
+            group = get_live(tx, gid, _GROUP, view=True)
             member = resolve_ref(tx, ref)
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
-            rights.check_members_update(actor, group.props, is_owner, kinds.kind(group.props) == "unified")
+            rights.check_members_update(actor, group.props, is_owner)
             rights.check_member_type_grant(actor, member.type)
             kinds.check_membership_writable(group.props, mail_sec)
             kinds.check_member_type(group.props, member.type, member.props)
@@ -88,10 +89,9 @@ class MembershipMixin(GroupsMixin):
         label = actor.label
 
         def fn(tx: Txn) -> None:
-            group = get_live(tx, gid, ("group",))
-            props = group.props
+            props = get_live(tx, gid, _GROUP, view=True).props
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
-            rights.check_members_update(actor, props, is_owner, kinds.kind(props) == "unified")
+            rights.check_members_update(actor, props, is_owner)
             kinds.check_membership_writable(props, mail_sec)
             if not tx.remove_member(gid, mid):
                 raise errors.not_found(member_id)
@@ -129,7 +129,7 @@ class MembershipMixin(GroupsMixin):
         gid = ids.parse_object_id(group_id)
 
         def fn(tx: Txn) -> None:
-            group = get_live(tx, gid, ("group",))
+            group = get_live(tx, gid, _GROUP, view=True)
             owner = resolve_ref(tx, ref)
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
             rights.check_owners_update(actor, group.props, is_owner, owner.type)
@@ -152,8 +152,8 @@ class MembershipMixin(GroupsMixin):
         oid = ids.parse_object_id(owner_id)
 
         def fn(tx: Txn) -> None:
-            group = get_live(tx, gid, ("group",))
-            owner = tx.get(oid)
+            group = get_live(tx, gid, _GROUP, view=True)
+            owner = tx.peek(oid)
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
             rights.check_owners_update(actor, group.props, is_owner, owner.type if owner else "user")
             kinds.check_owners_writable(group.props, self.settings.mail_enabled_security_membership)

@@ -116,13 +116,15 @@ def check_role_assignable(actor: Actor, group_props: dict[str, object]) -> None:
             _require(bool(actor.role_ids & {PRIVILEGED_ROLE_ADMIN, GLOBAL_ADMIN}))
 
 
-def check_members_update(actor: Actor, group_props: dict[str, object], is_owner: bool, unified: bool) -> None:
+def check_members_update(actor: Actor, group_props: dict[str, object], is_owner: bool) -> None:
     """``microsoft.directory/groups/members/update`` (group-post-members.md, group-delete-members.md)."""
     check_role_assignable(actor, group_props)
     if not actor.delegated or actor is SYSTEM:
         return
     if group_props.get("isAssignableToRole") is True:
         return  # owners do not qualify; the Privileged Role Administrator check above decided
+    types = group_props.get("groupTypes")
+    unified = isinstance(types, list) and "unified" in [str(t).lower() for t in types]
     roles = actor.role_ids
     ok = is_owner or bool(roles & _MEMBERS_UPDATE_ALL)
     ok = ok or (unified and bool(roles & _MEMBERS_UPDATE_UNIFIED)) or (not unified and bool(roles & _MEMBERS_UPDATE_SECURITY))

@@ -64,10 +64,13 @@ def render_default(type_: str, object_id: str, props: dict[str, Any]) -> bytes:
     return orjson.dumps(_project({}, _DEFAULTS[type_], object_id, props, None))  # only live objects are listed
 
 
+_TYPED_HEADS = {t: (b'{"@odata.type":"' + name.encode() + b'",', b'{"@odata.type":"' + name.encode() + b'"}') for t, name in _TYPES.items()}
+
+
 def typed_bytes(type_: str, rendered: bytes) -> bytes:
     """Prefix a rendered object with its ``@odata.type`` (polymorphic collections)."""
-    head = b'{"@odata.type":"' + _TYPES[type_].encode() + b'"'
-    return head + (b"," + rendered[1:] if len(rendered) > 2 else b"}")
+    head, empty = _TYPED_HEADS[type_]
+    return head + rendered[1:] if len(rendered) > 2 else empty
 
 
 def context(base: str, version: str, entity_set: str, select: list[str] | None = None, single: bool = False) -> str:

@@ -14,7 +14,7 @@ become :class:`StoreError` subclasses.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from graphdir.query import ListQuery
@@ -66,7 +66,7 @@ class Page:
 Renderer = Callable[[str, str, dict[str, Any]], bytes]
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     """A change record written in the same transaction as the change (for delta and audit)."""
 
@@ -75,7 +75,7 @@ class Change:
     action: str  # "create" | "update" | "delete" | "softDelete" | "addMember" | "removeMember" | ...
     related_id: str | None = None
     actor: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] | None = None
 
 
 @dataclass
@@ -97,7 +97,12 @@ class Txn(Protocol):
 
     tenant_id: str
 
-    def get(self, object_id: str) -> StoredObject | None: ...
+    def get(self, object_id: str) -> StoredObject | None:
+        """A copy of the object, free to modify and pass to :meth:`update`."""
+        ...
+    def peek(self, object_id: str) -> StoredObject | None:
+        """The object as the transaction sees it, read-only (no copy): for checks, never to be modified."""
+        ...
     def get_by_upn(self, upn: str) -> StoredObject | None: ...
     def insert(self, obj: StoredObject) -> None: ...
     def update(self, obj: StoredObject) -> None: ...

@@ -100,6 +100,38 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE objects ADD COLUMN rendered BLOB;
         """,
     ),
+    (
+        4,
+        "objects as a rowid table with a unique (tenant_id, id) index: rows of ~1 KB no longer spill into overflow pages",
+        # A WITHOUT ROWID table keeps at most ~1,000 bytes of a row in its B-tree page and moves the
+        # rest to an overflow page of its own; an object (props + rendering) is ~1-2 KB, so every
+        # object cost two pages and the file was 2.6x larger than needed. As a rowid table a row stays
+        # whole in its leaf page and the narrow key index stays in cache: point reads ~40 % and
+        # 999-member pages ~50 % cheaper (bench/README.md).
+        """
+        CREATE TABLE objects_v4 (
+            rid INTEGER PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            display_name TEXT COLLATE NOCASE NOT NULL DEFAULT '',
+            upn TEXT,
+            mail_nickname TEXT,
+            created TEXT NOT NULL,
+            deleted TEXT,
+            props TEXT NOT NULL,
+            rendered BLOB
+        );
+        INSERT INTO objects_v4 (tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered)
+            SELECT tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered
+            FROM objects ORDER BY tenant_id, id;
+        DROP TABLE objects;
+        ALTER TABLE objects_v4 RENAME TO objects;
+        CREATE UNIQUE INDEX objects_key ON objects (tenant_id, id);
+        CREATE UNIQUE INDEX objects_upn ON objects (tenant_id, upn) WHERE upn IS NOT NULL;
+        CREATE INDEX objects_type_name ON objects (tenant_id, type, display_name, id);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,18 +1,25 @@
-"""One writer thread with group commit.
+"""One writer with group commit, pipelined with the event loop.
 
-Requests queue a write function; the writer takes everything queued (up to
-``batch_max``), runs each function under its own SAVEPOINT inside one
-transaction, commits once (one fsync for the whole batch) and only then
-settles the callers' futures: a ``2xx`` is never sent before its commit.
-A function that raises is rolled back to its savepoint alone; the others in
-the batch still commit. (perf-notes.md §4: group commit, checkpoints off the
-write path.)
+Requests queue a write function; the writes queued during one turn of the event
+loop (up to ``batch_max``) run together in one transaction, each under its own
+SAVEPOINT unless it is *atomic* (at most one change, raising only before it).
+The write functions run **on the event loop's own thread** — they are a few
+microseconds of Python and SQL each, and running them there costs no thread
+hand-off or GIL contention per request — while the batch's ``COMMIT`` (the
+fsync, ``synchronous=FULL``) runs on a committer thread, which holds no GIL
+while SQLite syncs. Meanwhile the loop keeps serving requests and queueing the
+next batch. Callers' futures settle only after their batch's COMMIT returned:
+a ``2xx`` is never sent before its commit. A function that raises is rolled
+back to its savepoint alone; the others in the batch still commit; a batch the
+database itself rolls back (disk full, I/O error) fails whole.
+
+(perf-notes.md §4: group commit, checkpoints off the write path; the thread
+hand-offs of a writer *thread* were this design's largest cost, bench/README.md.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import queue
 import threading
@@ -37,44 +44,65 @@ class Backend(Protocol[C]):
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def in_transaction(self) -> bool: ...
+    def checkpoint(self) -> None: ...
     def make_txn(self, tenant_id: str) -> C: ...
     def finish_txn(self, txn: C) -> None: ...
     def close(self) -> None: ...
 
 
-_Item = tuple[str, Callable[[Any], Any], Callable[[bool, Any], None], bool]
+#: (tenant id, write function, the caller's future or None for a synchronous caller, atomic)
+_Item = tuple[str, Callable[[Any], Any], "asyncio.Future[Any] | None", bool]
+_Result = tuple[bool, Any]
 _STOP = object()
+
+
+class _LoopQueue:
+    """One event loop's pending writes and whether one of its batches is being committed."""
+
+    __slots__ = ("loop", "items", "scheduled", "inflight")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: list[_Item] = []
+        self.scheduled = False
+        self.inflight = False
 
 
 class Writer(Generic[C]):
     def __init__(self, backend: Backend[C], batch_max: int = 512) -> None:
         self._backend = backend
-        self._batch_max = batch_max
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="graphdir-writer", daemon=True)
-        self._started = threading.Event()
+        self._limit = max(1, batch_max)
+        #: held from a batch's BEGIN until its COMMIT returned (released by the committer thread)
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._committer = threading.Thread(target=self._commit_loop, name="graphdir-committer", daemon=True)
+        self._queues: dict[asyncio.AbstractEventLoop, _LoopQueue] = {}
         self._closed = False
-        self._error: BaseException | None = None
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+        self._checkpoint = threading.Event()
 
     def start(self) -> None:
-        self._thread.start()
-        self._started.wait()
-        if self._error is not None:
-            raise self._error
+        self._backend.connect()
+        self._committer.start()
 
     def stop(self) -> None:
+        """Commit what is still queued (on this thread), wait for the committer, close the connection."""
         if self._closed:
             return
         self._closed = True
-        for loop in list(self._pending):
-            self._hand_over(loop)
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
+        for q in list(self._queues.values()):
+            while q.items:
+                batch, q.items = q.items[: self._limit], q.items[self._limit :]
+                with self._lock:
+                    results = self._run(batch)
+                _settle_from_any_thread(q.loop, batch, results)
+        self._jobs.put(_STOP)
+        self._committer.join(timeout=30)
+        with self._lock:
+            self._backend.close()
 
     # -- submitting ------------------------------------------------------
     def submit(self, tenant_id: str, fn: Callable[[C], Any], atomic: bool = False) -> asyncio.Future[Any]:
-        """Queue ``fn``; the returned future settles after the commit.
+        """Queue ``fn`` for this loop's next batch; the returned future settles after the commit.
 
         ``atomic=True`` promises that ``fn`` makes at most one change and raises only before it,
         so it needs no savepoint of its own (two statements fewer on the hot membership paths).
@@ -82,140 +110,154 @@ class Writer(Generic[C]):
         if self._closed:
             raise Unavailable("the store is closed")
         loop = asyncio.get_running_loop()
+        q = self._queues.get(loop)
+        if q is None:
+            q = self._queues[loop] = _LoopQueue(loop)
         fut: asyncio.Future[Any] = loop.create_future()
+        q.items.append((tenant_id, fn, fut, atomic))
+        if not q.scheduled and not q.inflight:
+            # after the callbacks already ready: every write of this loop turn joins the batch
+            q.scheduled = True
+            loop.call_soon(self._flush, q)
+        return fut
 
-        def settle(ok: bool, value: Any) -> None:
-            if fut.cancelled():
+    def request_checkpoint(self) -> None:
+        """Ask for :meth:`Backend.checkpoint` right after the next COMMIT, under the write lock (any thread)."""
+        self._checkpoint.set()
+
+    def submit_sync(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
+        """Run ``fn`` in a transaction of its own on the calling thread (CLI, start-up, token endpoint)."""
+        if self._closed:
+            raise Unavailable("the store is closed")
+        with self._lock:
+            ((ok, value),) = self._run([(tenant_id, fn, None, False)])
+        if not ok:
+            raise value
+        return value
+
+    # -- running batches -------------------------------------------------
+    def _execute(self, batch: list[_Item]) -> list[_Result]:
+        """BEGIN and every write function of the batch; the caller holds the lock and commits."""
+        b = self._backend
+        results: list[_Result] = []
+        b.begin()
+        for tenant_id, fn, _, atomic in batch:
+            if not atomic:
+                b.savepoint()
+            txn = b.make_txn(tenant_id)
+            try:
+                value = fn(txn)
+                b.finish_txn(txn)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                if not atomic:
+                    b.rollback_to()
+                elif not b.in_transaction():
+                    raise  # the database rolled the whole transaction back (disk full, I/O error…)
+                results.append((False, exc))
+            else:
+                if not atomic:
+                    b.release()
+                results.append((True, value))
+        return results
+
+    def _failed(self, batch: list[_Item], exc: BaseException) -> list[_Result]:
+        """The whole transaction failed: roll back; nothing of the batch is committed."""
+        log.error("write batch failed: %s", exc, exc_info=exc)
+        try:
+            self._backend.rollback()
+        except BaseException:  # pragma: no cover
+            pass
+        err = Unavailable(f"the write could not be committed: {exc}")
+        return [(False, err)] * len(batch)
+
+    def _run(self, batch: list[_Item]) -> list[_Result]:
+        """Execute and commit on this thread (the caller holds the lock)."""
+        try:
+            results = self._execute(batch)
+            self._backend.commit()
+        except BaseException as exc:  # noqa: BLE001
+            results = self._failed(batch, exc)
+        return results
+
+    def _flush(self, q: _LoopQueue) -> None:
+        """On the loop: run the next batch's write functions, then hand its COMMIT to the committer."""
+        q.scheduled = False
+        if q.inflight or not q.items:
+            return
+        batch, q.items = q.items[: self._limit], q.items[self._limit :]
+        self._lock.acquire()
+        try:
+            results = self._execute(batch)
+        except BaseException as exc:  # noqa: BLE001
+            results = self._failed(batch, exc)
+            self._lock.release()
+            self._settle(q, batch, results)
+            return
+        q.inflight = True
+        self._jobs.put((q, batch, results))
+
+    def _commit_loop(self) -> None:
+        """The committer thread: COMMIT (SQLite syncs without holding the GIL), release, settle on the loop."""
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
                 return
+            q, batch, results = job
+            try:
+                try:
+                    self._backend.commit()
+                except BaseException as exc:  # noqa: BLE001
+                    results = self._failed(batch, exc)
+                if self._checkpoint.is_set():
+                    # answer the batch now; the loop starts no new batch until the tail is copied
+                    self._checkpoint.clear()
+                    _call_soon(q, self._settle, q, batch, results)
+                    self._backend.checkpoint()
+                    batch, results = [], []
+            finally:
+                self._lock.release()
+            _call_soon(q, self._committed, q, batch, results)
+
+    def _committed(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
+        q.inflight = False
+        self._settle(q, batch, results)
+
+    def _settle(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
+        for (_, _, fut, _), (ok, value) in zip(batch, results, strict=True):
+            if fut is None or fut.cancelled():
+                continue
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+        if q.items and not q.scheduled:
+            # after the callers just woken: their responses go out before the next batch runs
+            q.scheduled = True
+            q.loop.call_soon(self._flush, q)
 
-        item = (tenant_id, fn, _LoopSettler(loop, settle), atomic)
-        pending = self._pending.get(loop)
-        if pending is None:
-            # hand this loop iteration's writes over together: one wake-up of the writer, bigger batches
-            pending = self._pending[loop] = []
-            loop.call_soon(self._hand_over, loop)
-        pending.append(item)
-        return fut
 
-    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        items = self._pending.pop(loop, None)
-        if items:
-            self._queue.put(items)
+def _call_soon(q: _LoopQueue, fn: Callable[..., None], *args: Any) -> None:
+    """Run ``fn`` on the queue's loop (from the committer thread)."""
+    try:
+        q.loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # pragma: no cover - the loop is closed: nobody is waiting
+        pass
 
-    def submit_sync(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
-        if self._closed:
-            raise Unavailable("the store is closed")
-        cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-        def settle(ok: bool, value: Any) -> None:
-            if ok:
-                cf.set_result(value)
-            else:
-                cf.set_exception(value)
+def _settle_from_any_thread(loop: asyncio.AbstractEventLoop, batch: list[_Item], results: list[_Result]) -> None:
+    def settle() -> None:
+        for (_, _, fut, _), (ok, value) in zip(batch, results, strict=True):
+            if fut is not None and not fut.done():
+                fut.set_result(value) if ok else fut.set_exception(value)
 
-        self._queue.put([(tenant_id, fn, settle, False)])
-        return cf.result()
-
-    # -- the writer thread -----------------------------------------------
-    def _run(self) -> None:
-        b = self._backend
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        settle()
+    else:
         try:
-            b.connect()
-        except BaseException as exc:  # pragma: no cover - start-up failure
-            self._error = exc
-            self._started.set()
-            return
-        self._started.set()
-        stop = False
-        carry: list[_Item] = []
-        limit = max(1, self._batch_max)
-        while not stop or carry:
-            if carry:
-                batch, carry = carry, []
-            else:
-                first = self._queue.get()
-                if first is _STOP:
-                    break
-                batch = list(first)
-            while len(batch) < limit and not stop:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                batch.extend(nxt)
-            if len(batch) > limit:
-                batch, carry = batch[:limit], batch[limit:]
-            self._run_batch(batch)
-        b.close()
-
-    def _run_batch(self, batch: list[_Item]) -> None:
-        b = self._backend
-        results: list[tuple[bool, Any]] = []
-        try:
-            b.begin()
-            for tenant_id, fn, _, atomic in batch:
-                if not atomic:
-                    b.savepoint()
-                txn = b.make_txn(tenant_id)
-                try:
-                    value = fn(txn)
-                    b.finish_txn(txn)
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    if not atomic:
-                        b.rollback_to()
-                    elif not b.in_transaction():
-                        raise  # the database rolled the whole transaction back (disk full, I/O error…)
-                    results.append((False, exc))
-                else:
-                    if not atomic:
-                        b.release()
-                    results.append((True, value))
-            b.commit()
-        except BaseException as exc:  # the whole transaction failed: nothing committed
-            log.exception("write batch failed")
-            try:
-                b.rollback()
-            except BaseException:  # pragma: no cover
-                pass
-            err = Unavailable(f"the write could not be committed: {exc}")
-            results = [(False, err)] * len(batch)
-        _settle_all([(item[2], ok, value) for item, (ok, value) in zip(batch, results, strict=True)])
-
-
-class _LoopSettler:
-    __slots__ = ("loop", "settle")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, settle: Callable[[bool, Any], None]) -> None:
-        self.loop = loop
-        self.settle = settle
-
-    def __call__(self, ok: bool, value: Any) -> None:
-        """Settle directly (on the loop's own thread); ``_settle_all`` batches them per loop instead."""
-        self.settle(ok, value)
-
-
-def _settle_all(items: list[tuple[Callable[[bool, Any], None], bool, Any]]) -> None:
-    """Settle futures: one ``call_soon_threadsafe`` per event loop per batch."""
-    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[bool, Any], None], bool, Any]]] = {}
-    for settle, ok, value in items:
-        if isinstance(settle, _LoopSettler):
-            per_loop.setdefault(settle.loop, []).append((settle.settle, ok, value))
-        else:
-            settle(ok, value)
-    for loop, group in per_loop.items():
-        try:
-            loop.call_soon_threadsafe(_settle_group, group)
-        except RuntimeError:  # pragma: no cover - loop closed
+            loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is closed: nobody is waiting
             pass
-
-
-def _settle_group(group: list[tuple[Callable[[bool, Any], None], bool, Any]]) -> None:
-    for settle, ok, value in group:
-        settle(ok, value)

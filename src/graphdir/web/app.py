@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from graphdir.auth.authority import Authority
 from graphdir.auth.external import load_external_issuers
 from graphdir.auth.permissions import actor_from_claims, authorize
 from graphdir.auth.tokens import KeyRing, Validator
+from graphdir.directory.rights import Actor
 from graphdir.directory.service import Directory
 from graphdir.settings import Settings
 from graphdir.store.base import Conflict, StoreError
@@ -29,6 +31,7 @@ from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import me_needs_delegated
+from graphdir.web.request import GraphRequest
 from graphdir.web.responses import GraphResponse
 from graphdir.web.router import KeySegment, Router
 from graphdir.web.routes import ADMIN_ROUTES, ROUTES
@@ -40,6 +43,8 @@ _VERSIONS = frozenset({"v1.0", "beta"})
 
 def _segments(path: str) -> list[str]:
     """Split a path; ``users('$x@y.com')`` addresses a key in parentheses (user-get.md)."""
+    if "(" not in path:
+        return [seg for seg in path.split("/") if seg]
     out: list[str] = []
     for seg in path.split("/"):
         if not seg:
@@ -69,7 +74,8 @@ class GraphApp:
         self.tenant: dict[str, Any] = {}
         self.app_id = ""
         self._tenants: set[str] = set()
-        self._actors: dict[str, Any] = {}
+        #: token suffix → (Authorization header, actor, valid until): see :meth:`_actor`
+        self._actors: dict[str, tuple[str, Actor, float]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,13 +105,13 @@ class GraphApp:
         return False
 
     # -- helpers for handlers -----------------------------------------------------------------
-    def public_base(self, request: Request) -> str:
+    def public_base(self, request: Request | GraphRequest) -> str:
         if self.settings.public_base_url:
             return self.settings.public_base_url.rstrip("/")
         host = request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
-        return f"{request.url.scheme}://{host}"
+        return f"{request.scope.get('scheme', 'http')}://{host}"
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request | GraphRequest) -> bytes:
         """The request body, refusing more than ``max_body_bytes`` with a Graph-shaped 413."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
@@ -124,32 +130,38 @@ class GraphApp:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _actor(self, request: Request) -> Any:
-        auth = request.headers.get("authorization", "")
+    def _actor(self, headers: dict[str, str]) -> Actor:
+        """The caller, from the bearer token: validated once, then served from a cache until it expires.
+
+        The cache is keyed by the token's last 32 characters (part of its signature: cheap to hash,
+        where the whole token is a kilobyte) and a hit must equal the whole token.
+        """
+        auth = headers.get("authorization", "")
+        hit = self._actors.get(auth[-32:])
+        if hit is not None and hit[0] == auth and hit[2] > time.time():
+            return hit[1]
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer":
             token = ""
         assert self.validator is not None
-        token = token.strip()
-        claims = self.validator.validate(token)  # expiry is re-checked on every call, cached or not
-        actor = self._actors.get(token)
-        if actor is None:
-            if len(self._actors) >= 10_000:
-                self._actors.clear()
-            actor = self._actors[token] = actor_from_claims(claims)
+        claims = self.validator.validate(token.strip())  # raises 401 when expired, forged, unknown…
+        actor = actor_from_claims(claims)
+        if len(self._actors) >= 10_000:
+            self._actors.clear()
+        # valid until the token's expiry plus the tolerated skew, as the validator decides
+        self._actors[auth[-32:]] = (auth, actor, float(claims["exp"]) + self.validator.skew)
         return actor
 
     # -- the endpoint ----------------------------------------------------------------------------
-    async def handle(self, request: Request, version: str, router: Router, path: str) -> GraphResponse:
+    async def handle(self, request: GraphRequest, version: str, router: Router, path: str) -> GraphResponse:
         rid, cid = responses.request_ids(request.headers)
         try:
             match = router.match(request.method, _segments(path))
-            actor = self._actor(request)
+            actor = self._actor(request.headers)
             if match.route.delegated_only and not actor.delegated:
                 raise me_needs_delegated()  # before the permission check: roles cannot help
             authorize(actor, match.route.perms)
-            # the decoded path: ``request.url.path`` re-escapes '#', '?' and '\', which nextLinks would escape twice
-            ctx = Ctx(request, version, match.args, actor, self, rid, cid, request.scope["path"])
+            ctx = Ctx(request, version, match.args, actor, self, rid, cid)
             response: GraphResponse = await match.route.handler(ctx)
             return response
         except errors.GraphError as exc:
@@ -160,7 +172,7 @@ class GraphApp:
             log.exception("storage failure")
             return responses.error_response(errors.service_unavailable(), rid, cid)
         except Exception:  # noqa: BLE001 - never a bare 500 page
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            log.exception("unhandled error on %s %s", request.method, request.path)
             return responses.error_response(errors.internal_error(), rid, cid)
 
 
@@ -179,8 +191,7 @@ class FrontDoor:
             path: str = scope["path"]
             version, slash, rest = path[1:].partition("/")
             if slash and version in _VERSIONS:
-                request = Request(scope, receive)
-                response = await self.graph.handle(request, version, self.graph.router, rest)
+                response = await self.graph.handle(GraphRequest(scope, receive), version, self.graph.router, rest)
                 await response(scope, receive, send)
                 return
         await self.rest(scope, receive, send)
@@ -190,7 +201,7 @@ def build_app(settings: Settings) -> FrontDoor:
     graph = GraphApp(settings)
 
     async def admin_endpoint(request: Request) -> GraphResponse:
-        return await graph.handle(request, "v1.0", graph.admin_router, request.path_params["path"])
+        return await graph.handle(GraphRequest(request.scope, request.receive), "v1.0", graph.admin_router, request.path_params["path"])
 
     async def fallback(request: Request) -> GraphResponse:
         rid, cid = responses.request_ids(request.headers)

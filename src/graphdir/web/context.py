@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import orjson
-from starlette.requests import Request
 
 from graphdir import errors
 from graphdir.directory.rights import Actor
@@ -14,6 +13,7 @@ from graphdir.odata import serialize
 from graphdir.odata.options import Options, encode_skiptoken, parse_options
 from graphdir.store.base import Page, StoredObject
 from graphdir.web import responses
+from graphdir.web.request import GraphRequest
 from graphdir.web.responses import GraphResponse
 
 if TYPE_CHECKING:
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 class Ctx:
-    __slots__ = ("request", "version", "args", "actor", "app", "rid", "cid", "_base", "path")
+    __slots__ = ("request", "version", "args", "actor", "app", "rid", "cid", "_base")
 
-    def __init__(self, request: Request, version: str, args: dict[str, str], actor: Actor, app: GraphApp, rid: str, cid: str, path: str) -> None:
+    def __init__(self, request: GraphRequest, version: str, args: dict[str, str], actor: Actor, app: GraphApp, rid: str, cid: str) -> None:
         self.request = request
         self.version = version
         self.args = args
@@ -32,7 +32,6 @@ class Ctx:
         self.app = app
         self.rid = rid
         self.cid = cid
-        self.path = path
         self._base: str | None = None
 
     @property
@@ -63,7 +62,7 @@ class Ctx:
 
     def options(self, resource: str, relationship: bool = False, collection: bool = True) -> Options:
         return parse_options(
-            list(self.request.query_params.multi_items()),
+            self.request.query_items,
             resource=resource,
             eventual=self.eventual,
             relationship=relationship,
@@ -109,4 +108,4 @@ class Ctx:
     def next_link(self, opts: Options, token: str) -> str:
         """An absolute link on the request's own origin (or the public base URL), keeping every option (sdk-wire.md G1)."""
         query = urlencode(opts.params + [("$skiptoken", token)], quote_via=quote, safe="$,'():@/")
-        return f"{self.base}{quote(self.path, safe='/$().,:@')}?{query}"
+        return f"{self.base}{quote(self.request.path, safe='/$().,:@')}?{query}"

@@ -85,7 +85,7 @@ async def remove_member(c: Ctx) -> GraphResponse:
 
 
 def _at_id(c: Ctx) -> str:
-    value = c.request.query_params.get("@id") or c.request.query_params.get("$id")
+    value = c.request.query("@id") or c.request.query("$id")
     if not value:
         raise errors.bad_request("The '@id' query parameter naming the reference to remove is required.")
     return parse_ref(value).id

@@ -7,6 +7,7 @@ graph-behaviour.md §0.3 (headers: ``request-id``, echoed ``client-request-id``,
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Mapping
@@ -21,20 +22,23 @@ from graphdir.errors import GraphError
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
 
-_rng = random.Random(uuid.uuid4().int)
+def _id_prefix() -> str:
+    """The first 24 characters of this process's request ids: random, version-4 and variant bits set."""
+    h = f"{uuid.uuid4().int:032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-"
 
 
-def _fast_guid() -> str:
-    """A version-4-shaped GUID from a per-process PRNG seeded from ``os.urandom``: request ids need to be
-    unique, not unguessable, and ``uuid4()`` costs one ``getrandom`` syscall per request."""
-    n = (_rng.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+_ID_PREFIX = _id_prefix()
+_counter = itertools.count(random.getrandbits(40))
 
 
 def request_ids(headers: Mapping[str, str]) -> tuple[str, str]:
-    """``request-id`` is ours; ``client-request-id`` echoes the caller's or equals ``request-id``."""
-    rid = _fast_guid()
+    """``request-id`` is ours; ``client-request-id`` echoes the caller's or equals ``request-id``.
+
+    A request id is GUID-shaped and unique, not unguessable: a per-process random prefix and a
+    counter (``uuid4()`` would cost a ``getrandom`` syscall per request).
+    """
+    rid = f"{_ID_PREFIX}{next(_counter) & 0xFFFFFFFFFFFF:012x}"
     cid = headers.get("client-request-id") or rid
     return rid, cid
 

@@ -9,7 +9,7 @@ a route without them cannot be built.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,28 +106,41 @@ class _Node:
         return self.literals.setdefault(pat.lower(), _Node())
 
 
-def _walk(node: _Node, segs: list[str], i: int, args: dict[str, str]) -> Iterator[tuple[_Node, dict[str, str]]]:
-    """Every route end matching ``segs``, best first: literal, then cast, then parameter."""
+def _find(node: _Node, segs: list[str], i: int, method: str, seen: list[bool]) -> tuple[Route, dict[str, str]] | None:
+    """The first route end matching ``segs`` with ``method``, best first: literal, then cast, then
+    parameter. ``seen[0]`` becomes true when a path matched with another method only (→ 405).
+    Arguments are collected on the way back, so a failed branch allocates nothing."""
     if i == len(segs):
-        if node.routes:
-            yield node, dict(args)
-        return
+        if not node.routes:
+            return None
+        route = node.routes.get(method)
+        if route is None:
+            seen[0] = True
+            return None
+        return route, {}
     seg = segs[i]
     if not isinstance(seg, KeySegment):
         low = seg.lower()
         lit = node.literals.get(low)
         if lit is not None:
-            yield from _walk(lit, segs, i + 1, args)
-        if node.cast is not None and low in CASTS:
-            args["cast"] = CASTS[low]
-            yield from _walk(node.cast, segs, i + 1, args)
-            del args["cast"]
+            hit = _find(lit, segs, i + 1, method, seen)
+            if hit is not None:
+                return hit
+        if node.cast is not None:
+            cast = CASTS.get(low)
+            if cast is not None:
+                hit = _find(node.cast, segs, i + 1, method, seen)
+                if hit is not None:
+                    hit[1]["cast"] = cast
+                    return hit
         if seg.startswith("$"):
-            return
+            return None
     for name, child in node.params:
-        args[name] = str(seg)
-        yield from _walk(child, segs, i + 1, args)
-        del args[name]
+        hit = _find(child, segs, i + 1, method, seen)
+        if hit is not None:
+            hit[1][name] = str(seg)
+            return hit
+    return None
 
 
 class Router:
@@ -145,14 +158,36 @@ class Router:
         return all(_seg_matches(p, s, {}) for p, s in zip(route.pattern[:n], segments[:n], strict=True))
 
     def match(self, method: str, segments: list[str]) -> Match:
-        """The first route matching path and method; 405 when only the method differs; else 400."""
-        path_matched = False
-        for node, args in _walk(self._root, segments, 0, {}):
+        """The first route matching path and method; 405 when only the method differs; else 400.
+
+        Most paths need no backtracking: follow the literal child where there is one, else the only
+        parameter child. When that straight walk ends on a route for ``method`` it is the route the
+        full best-first search (:func:`_find`) would return first; otherwise that search decides.
+        """
+        node = self._root
+        args: dict[str, str] = {}
+        for seg in segments:
+            if type(seg) is str:  # not a KeySegment
+                low = seg.lower()
+                lit = node.literals.get(low)
+                if lit is not None:
+                    node = lit
+                    continue
+                if (node.cast is not None and low in CASTS) or seg.startswith("$"):
+                    break
+            if len(node.params) != 1:
+                break
+            name, node = node.params[0]
+            args[name] = str(seg)
+        else:
             route = node.routes.get(method)
             if route is not None:
                 return Match(route, args)
-            path_matched = True
-        if path_matched:
+        seen = [False]
+        hit = _find(self._root, segments, 0, method, seen)
+        if hit is not None:
+            return Match(hit[0], hit[1])
+        if seen[0]:
             raise errors.method_not_allowed()
         bad = segments[-1] if segments else ""
         for n in range(len(segments), 0, -1):
