@@ -6,6 +6,7 @@ the ids, attributes, renderings and the uniqueness of ``(tenant_id, id)`` and of
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -47,13 +48,17 @@ def _database_at(path: Path, version: int) -> None:
         conn.close()
 
 
-def test_migration_4_keeps_every_object_and_its_uniqueness(tmp_path: Path) -> None:
-    db = tmp_path / "v3.db"
+def _migrated_from_v3(db: Path) -> SqliteStore:
     _database_at(db, 3)
     store = SqliteStore(db)
     assert store.migrate() == LATEST >= 4
-    conn = sqlite3.connect(db)
-    try:
+    return store
+
+
+def test_migration_4_keeps_every_object_and_its_uniqueness(tmp_path: Path) -> None:
+    db = tmp_path / "v3.db"
+    store = _migrated_from_v3(db)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='objects'").fetchone()[0]
         assert "WITHOUT ROWID" not in ddl.upper()
         rows = conn.execute("SELECT id, type, display_name, upn, props, rendered FROM objects ORDER BY id").fetchall()
@@ -66,8 +71,6 @@ def test_migration_4_keeps_every_object_and_its_uniqueness(tmp_path: Path) -> No
                 "INSERT INTO objects (tenant_id, id, type, upn, created, props) VALUES (?, ?, 'user', ?, 'x', '{}')",
                 (T, "44444444-4444-4444-8444-444444444444", "ada@contoso.onmicrosoft.com"),
             )
-    finally:
-        conn.close()
     store.open()
     try:
         user = store.get(T, U)
@@ -80,13 +83,7 @@ def test_migration_4_keeps_every_object_and_its_uniqueness(tmp_path: Path) -> No
 
 def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "again.db"
-    _database_at(db, 3)
-    store = SqliteStore(db)
-    assert store.migrate() == LATEST
-    assert store.migrate() == LATEST
-    conn = sqlite3.connect(db)
-    try:
+    assert _migrated_from_v3(db).migrate() == LATEST
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(*) FROM objects").fetchone()[0] == 2
         assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == list(range(1, LATEST + 1))
-    finally:
-        conn.close()

@@ -92,13 +92,15 @@ _EDGE_SQL = {
 class SqliteTxn:
     """The writer's view of one write function (see :class:`graphdir.store.base.Txn`)."""
 
-    __slots__ = ("conn", "tenant_id", "changes", "seq", "render", "cache")
+    __slots__ = ("conn", "cur", "tenant_id", "changes", "seq", "render", "cache")
 
     def __init__(
         self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderer | None = None,
-        cache: dict[tuple[str, str], StoredObject] | None = None,
+        cache: dict[tuple[str, str], StoredObject] | None = None, cur: sqlite3.Cursor | None = None,
     ) -> None:
         self.conn = conn
+        #: the writer's one cursor for the hot statements (``conn.execute`` makes a cursor per call)
+        self.cur = conn.cursor() if cur is None else cur
         self.tenant_id = tenant_id
         self.changes: list[Change] = []
         self.seq = seq
@@ -113,7 +115,7 @@ class SqliteTxn:
         key = (self.tenant_id, object_id)
         obj = self.cache.get(key)
         if obj is None:
-            r = self.conn.execute(_GET_OBJECT, key).fetchone()
+            r = self.cur.execute(_GET_OBJECT, key).fetchone()
             if r is None:
                 return None
             obj = _row(r)
@@ -163,13 +165,13 @@ class SqliteTxn:
         self.conn.execute("DELETE FROM objects WHERE tenant_id=? AND id=?", (t, object_id))
 
     def _has(self, table: str, group_id: str, other_id: str) -> bool:
-        return self.conn.execute(_EDGE_SQL[table][0], (self.tenant_id, group_id, other_id)).fetchone() is not None
+        return self.cur.execute(_EDGE_SQL[table][0], (self.tenant_id, group_id, other_id)).fetchone() is not None
 
     def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
-        return self.conn.execute(_EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
+        return self.cur.execute(_EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
 
     def _remove(self, table: str, group_id: str, other_id: str) -> bool:
-        return self.conn.execute(_EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
+        return self.cur.execute(_EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
 
     def has_member(self, group_id: str, member_id: str) -> bool:
         return self._has("members", group_id, member_id)
@@ -265,6 +267,7 @@ class _SqliteBackend:
         self.render = render
         self.mmap_size = mmap_size
         self.conn: sqlite3.Connection | None = None
+        self.cur: sqlite3.Cursor | None = None
         self.seq = [0]
         self._data_version = 0
         self._pending: list[tuple[Any, ...]] = []
@@ -283,6 +286,7 @@ class _SqliteBackend:
         self.seq[0] = int(conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
         self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         self.conn = conn
+        self.cur = conn.cursor()
 
     def _c(self) -> sqlite3.Connection:
         assert self.conn is not None
@@ -313,14 +317,17 @@ class _SqliteBackend:
         c.execute("ROLLBACK TO w")
         c.execute("RELEASE w")
 
+    def end_batch(self) -> None:
+        """Write the batch's change records, one statement for the batch (on the executing thread)."""
+        if self._pending:
+            self._c().executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?)", self._pending)
+            self._pending = []
+
     def commit(self) -> None:
-        """Write the batch's change records (one statement for the batch), then commit: one fsync."""
+        """COMMIT: one fsync of the WAL (``synchronous=FULL``) for the whole batch."""
         c = self._c()
         if not c.in_transaction:
             raise Unavailable("the transaction was rolled back by the database")
-        if self._pending:
-            c.executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?)", self._pending)
-            self._pending = []
         c.execute("COMMIT")
 
     def in_transaction(self) -> bool:
@@ -340,7 +347,8 @@ class _SqliteBackend:
             self._c().execute("ROLLBACK")
 
     def make_txn(self, tenant_id: str) -> SqliteTxn:
-        return SqliteTxn(self._c(), tenant_id, self.seq, self.render, self._cache)
+        assert self.conn is not None and self.cur is not None
+        return SqliteTxn(self.conn, tenant_id, self.seq, self.render, self._cache, self.cur)
 
     def finish_txn(self, txn: SqliteTxn) -> None:
         """A write function succeeded: keep its change records for this batch's commit."""
@@ -354,7 +362,7 @@ class _SqliteBackend:
             except sqlite3.Error:  # pragma: no cover
                 pass
             self.conn.close()
-            self.conn = None
+            self.conn = self.cur = None
 
 
 class SqliteStore:
