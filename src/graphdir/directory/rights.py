@@ -97,7 +97,7 @@ class Actor:
         return self.user_id or self.app_id or "system"
 
     def has(self, *perms: str) -> bool:
-        return any(p in self.permissions for p in perms)
+        return not self.permissions.isdisjoint(perms)
 
 
 SYSTEM = Actor(tenant_id="", permissions=frozenset({"Directory.ReadWrite.All", ROLE_MANAGEMENT}))

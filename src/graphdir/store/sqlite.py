@@ -34,6 +34,8 @@ log = logging.getLogger("graphdir.store")
 #: holds its lock for one checkpoint of the last pass's tail: one fsync of the database file, 5-110 ms
 #: on this project's virtual disk, so not often.
 WAL_RESTART_FRAMES = 262_144
+#: Groups the writer keeps decoded (see :meth:`SqliteTxn.peek`).
+CACHE_GROUPS = 50_000
 #: The WAL file is truncated back to this size when it starts over.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -108,10 +110,13 @@ class SqliteTxn:
         self.cache = {} if cache is None else cache
 
     def peek(self, object_id: str) -> StoredObject | None:
-        """The object as the writer's cache holds it: a read-only view, never to be modified.
+        """The object as the transaction sees it: a read-only view, never to be modified.
 
-        Objects the writer reads are cached until written (every write goes through this writer;
-        another process's commit clears the cache, see ``_SqliteBackend.begin``)."""
+        Groups the writer reads are cached until written (every write goes through this writer;
+        another process's commit clears the cache, see ``_SqliteBackend.begin``): every membership
+        write reads its group. Other objects are read each time: a member is seldom written twice,
+        and caching each one would fill the cache, evicting the groups, and give the garbage
+        collector tens of thousands of long-lived objects to walk."""
         key = (self.tenant_id, object_id)
         obj = self.cache.get(key)
         if obj is None:
@@ -119,9 +124,10 @@ class SqliteTxn:
             if r is None:
                 return None
             obj = _row(r)
-            if len(self.cache) >= 50_000:
-                self.cache.clear()
-            self.cache[key] = obj
+            if obj.type == "group":
+                if len(self.cache) >= CACHE_GROUPS:
+                    del self.cache[next(iter(self.cache))]  # the oldest entry
+                self.cache[key] = obj
         return obj
 
     def get(self, object_id: str) -> StoredObject | None:
