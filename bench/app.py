@@ -4,7 +4,7 @@ With ``GRAPHDIR_BENCH_NOOP=1``:
 
 * ``/bench/noop/{anything}`` (any method) answers 204 with no body and touches nothing else: the
   stack's ceiling — the same granian process and settings, an ASGI dispatch on the path, a Starlette
-  ``Response`` (the response class graphdir's handlers use) — measured with the same wrk script,
+  ``Response`` (two ASGI messages, as graphdir's own ``GraphResponse`` sends) — measured with the same wrk script,
   paths and headers as the real remove-member requests;
 * ``/bench/sqlread/{anything}`` does the same after one SQLite point read on the event loop (a
   diagnostic: what a read costs on this stack).

@@ -8,6 +8,9 @@ requests at a time. Usage (on a database seeded by ``python -m bench.run --keep`
     python -m bench.profile_app --db /path/graphdir.db --case remove -n 20000 -c 64 [--cprofile]
 
 Cases: noop (the stack's trivial route), get_group, member_check, list100, list999, remove, add.
+With ``--cprofile``, ``PROFILE_DUMP=file.prof`` also writes the raw profile (for ``pstats``/snakeviz).
+Instructions per request, free of this box's noise: run it under ``valgrind --tool=callgrind`` with
+two values of ``-n`` and divide the difference of the totals by the difference of ``-n``.
 """
 
 from __future__ import annotations
