@@ -3,8 +3,8 @@
 * ``Router.match``'s straight walk gives the same route, arguments or 405/400 as the full
   best-first backtracking search ``router._find`` (a hypothesis property), plus a few examples;
 * ``GraphRequest`` decodes headers (first occurrence wins), the query string (like
-  ``parse_qsl(keep_blank_values=True)``) and streams the body until ``more_body`` is false or
-  the client disconnects;
+  ``parse_qsl(keep_blank_values=True)``; a repeated parameter's last value, like Starlette) and
+  streams the body until ``more_body`` is false, refusing a body cut short by a disconnect;
 * ``GraphApp._actor``'s token cache (keyed by the header's last 32 characters) only answers for
   the very same header and only until the token expires (plus clock skew).
 """
@@ -28,7 +28,7 @@ from graphdir.auth import tokens as tokens_module
 from graphdir.auth.tokens import MSG_EMPTY, MSG_EXPIRED, MSG_INVALID, MSG_SIGNATURE, mint
 from graphdir.web import router as router_module
 from graphdir.web.app import GraphApp
-from graphdir.web.request import GraphRequest
+from graphdir.web.request import ClientDisconnect, GraphRequest
 from graphdir.web.router import CASTS, KeySegment, Router
 from graphdir.web.routes import ROUTES
 from http_helpers import DEFAULT_ROLES, assert_error
@@ -187,24 +187,26 @@ def test_query_items_decode_like_parse_qsl_keeping_blanks_and_order(raw: bytes) 
     req = GraphRequest(_scope(raw), _never)
     expected = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     assert req.query_items == expected
-    assert all(req.query(k) == next(v for kk, v in expected if kk == k) for k, _ in expected)
+    assert all(req.query(k) == [v for kk, v in expected if kk == k][-1] for k, _ in expected)
     assert req.query("missing") is None
 
 
-def test_query_first_value_blank_values_and_empty_query() -> None:
+def test_query_last_value_blank_values_and_empty_query() -> None:
     req = GraphRequest(_scope(b"a=1&b=x+y&c=%2F&d=&a=2"), _never)
     assert req.query_items == [("a", "1"), ("b", "x y"), ("c", "/"), ("d", ""), ("a", "2")]
-    assert (req.query("a"), req.query("d"), req.query("A")) == ("1", "", None)
+    assert (req.query("a"), req.query("d"), req.query("A")) == ("2", "", None)
     assert GraphRequest(_scope(b""), _never).query_items == []
     assert GraphRequest(_scope(None), _never).query_items == []
 
 
-def test_stream_yields_chunks_until_more_body_is_false_or_disconnect() -> None:
+def test_stream_yields_chunks_until_more_body_is_false_and_refuses_a_disconnect() -> None:
     bodies = [(b"ab", True), (b"", True), (b"cd", True), (b"e", False), (b"never", False)]
     receive, calls = _receiver([{"type": "http.request", "body": b, "more_body": more} for b, more in bodies])
     assert (_body(GraphRequest(_scope(), receive)), calls[0]) == ([b"ab", b"cd", b"e"], 4)
     receive, calls = _receiver([{"type": "http.request", "body": b"x", "more_body": True}, {"type": "http.disconnect"}, {"type": "http.request", "body": b"y"}])
-    assert (_body(GraphRequest(_scope(), receive)), calls[0]) == ([b"x"], 2)
+    with pytest.raises(ClientDisconnect):
+        _body(GraphRequest(_scope(), receive))
+    assert calls[0] == 2
     receive, calls = _receiver([{"type": "http.request", "body": b"only"}, {"type": "http.request", "body": b"never"}])  # no more_body: last
     assert (_body(GraphRequest(_scope(), receive)), calls[0]) == ([b"only"], 1)
 
@@ -260,3 +262,29 @@ async def test_a_cached_token_is_refused_once_it_expires(client: httpx.AsyncClie
     monkeypatch.setattr("graphdir.web.app.time.time", lambda: real + lifetime + skew + 10)
     assert tokens_module.time.time() == real + lifetime + skew + 10
     assert_error(await _groups(client, f"Bearer {tok}"), 401, "InvalidAuthenticationToken", MSG_EXPIRED)
+
+
+@pytest.mark.anyio
+async def test_a_body_cut_short_by_a_disconnect_writes_nothing(api: Any) -> None:
+    """The client sends a complete-looking reference, then disconnects before its body ends: the
+    prefix is valid JSON, but it is not the body, so no membership may be added."""
+    uid = (await api.create_user())["id"]
+    gid = (await api.create_group())["id"]
+    part = f'{{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/{uid}"}}'.encode()
+    messages = [{"type": "http.request", "body": part, "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = f"/v1.0/groups/{gid}/members/$ref"
+    headers = [(b"host", b"testserver"), (b"authorization", f"Bearer {api.default_token}".encode()), (b"content-type", b"application/json")]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers, "server": ("testserver", 80)}  # fmt: skip
+    await api.app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    members = (await api.get(f"/v1.0/groups/{gid}/members")).json()["value"]
+    assert members == []

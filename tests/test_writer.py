@@ -182,3 +182,77 @@ def test_the_wal_starts_over_under_a_steady_stream_of_writes(tmp_path: Path) -> 
     WAL stays near the threshold instead of holding every page ever written."""
     assert _wal_frames_under_steady_writes(tmp_path / "grows.db", 10**9) > 2_500
     assert _wal_frames_under_steady_writes(tmp_path / "bounded.db", 40) < 1_000
+
+
+def test_the_loop_keeps_serving_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """``graphdir user create`` next to a running server holds SQLite's write lock for a moment: the
+    event loop must not sleep in SQLite's busy handler meanwhile (the batch waits on the committer),
+    and the write lands once the lock is free."""
+    db = tmp_path / "busy.db"
+    store = SqliteStore(db)
+    store.open()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    progressed = threading.Event()
+    result: list[object] = []
+
+    async def run() -> None:
+        fut = store.write("t", _insert("while-locked"))  # type: ignore[arg-type]
+        for _ in range(5):  # turns of the loop after the batch was flushed
+            await asyncio.sleep(0.01)
+        progressed.set()
+        result.append(await fut)
+
+    loop_thread = threading.Thread(target=lambda: asyncio.run(run()))
+    loop_thread.start()
+    try:
+        assert progressed.wait(5), "the event loop was blocked while another connection held the write lock"
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+        loop_thread.join(15)
+        store.close()
+    assert result == ["while-locked"]
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM meta WHERE key='while-locked'").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+def test_close_from_another_thread_settles_every_queued_write(tmp_path: Path) -> None:
+    """``close()`` while another thread's loop still has writes queued: it returns, and every caller
+    learns an outcome (committed, or refused because the store closed); none is left waiting."""
+    store = SqliteStore(tmp_path / "c.db", batch_max=5)
+    store.open()
+    started = threading.Event()
+    outcomes: list[object] = []
+
+    def slow(key: str) -> object:
+        def write(tx: SqliteTxn) -> str:
+            tx.conn.execute("INSERT INTO meta VALUES (?, '1')", (key,))
+            return key
+
+        return write
+
+    async def run() -> None:
+        futs = [store.write("t", slow(f"q{i}")) for i in range(300)]  # type: ignore[arg-type]
+        started.set()
+        outcomes.extend(await asyncio.wait_for(asyncio.gather(*futs, return_exceptions=True), 30))
+
+    loop_thread = threading.Thread(target=lambda: asyncio.run(run()))
+    loop_thread.start()
+    assert started.wait(5)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(30)
+    loop_thread.join(30)
+    assert not closer.is_alive() and not loop_thread.is_alive()
+    assert len(outcomes) == 300
+    assert all(o == f"q{i}" or isinstance(o, Unavailable) for i, o in enumerate(outcomes)), outcomes[:5]
+    committed = {o for o in outcomes if isinstance(o, str)}
+    conn = sqlite3.connect(tmp_path / "c.db")
+    try:
+        assert {r[0] for r in conn.execute("SELECT key FROM meta WHERE key LIKE 'q%'")} == committed
+    finally:
+        conn.close()

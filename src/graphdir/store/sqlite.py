@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ log = logging.getLogger("graphdir.store")
 #: holds its lock for one checkpoint of the last pass's tail: one fsync of the database file, 5-110 ms
 #: on this project's virtual disk, so not often.
 WAL_RESTART_FRAMES = 262_144
+#: Seconds a write waits for another process's write lock before it fails (503).
+BUSY_WAIT = 10.0
 #: Groups the writer keeps decoded (see :meth:`SqliteTxn.peek`).
 CACHE_GROUPS = 50_000
 #: The WAL file is truncated back to this size when it starts over.
@@ -72,6 +75,11 @@ def _columns(obj: StoredObject, render: Renderer | None) -> tuple[Any, ...]:
         orjson.dumps(p).decode(),
         render(obj.type, obj.id, p) if render is not None else None,
     )
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock ("database is locked")."""
+    return (int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
 def _translate(exc: sqlite3.Error) -> StoreError:
@@ -286,7 +294,7 @@ class _SqliteBackend:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA busy_timeout=0")  # see begin()
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute(f"PRAGMA mmap_size={int(self.mmap_size)}")
         self.seq[0] = int(conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
@@ -298,9 +306,25 @@ class _SqliteBackend:
         assert self.conn is not None
         return self.conn
 
-    def begin(self) -> None:
+    def begin(self, wait: bool = True) -> bool:
+        """``BEGIN IMMEDIATE``. The connection has no busy timeout (the event loop must never sleep in
+        SQLite's busy handler): when another process holds the write lock, give up at once (``wait``
+        false) or retry here for up to ``BUSY_WAIT`` seconds."""
         c = self._c()
-        c.execute("BEGIN IMMEDIATE")
+        deadline, pause = time.monotonic() + BUSY_WAIT, 0.001
+        while True:
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if not wait:
+                    return False
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
         self._at = _now()
         # Another process (``graphdir user create`` next to a running server) may have committed
         # change records since our last batch: ``data_version`` moves only on other connections'
@@ -310,6 +334,7 @@ class _SqliteBackend:
             self._data_version = version
             self._cache.clear()
             self.seq[0] = max(self.seq[0], int(c.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]))
+        return True
 
     def savepoint(self) -> None:
         self._c().execute("SAVEPOINT w")
@@ -364,6 +389,7 @@ class _SqliteBackend:
     def close(self) -> None:
         if self.conn is not None:
             try:
+                self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_WAIT * 1000)}")
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:  # pragma: no cover
                 pass

@@ -11,7 +11,9 @@ while SQLite syncs. Meanwhile the loop keeps serving requests and queueing the
 next batch. Callers' futures settle only after their batch's COMMIT returned:
 a ``2xx`` is never sent before its commit. A function that raises is rolled
 back to its savepoint alone; the others in the batch still commit; a batch the
-database itself rolls back (disk full, I/O error) fails whole.
+database itself rolls back (disk full, I/O error) fails whole. The loop never
+waits for SQLite's write lock: when another process holds it, the batch runs on
+the committer thread instead, once the lock is free.
 
 (perf-notes.md §4: group commit, checkpoints off the write path; the thread
 hand-offs of a writer *thread* were this design's largest cost, bench/README.md.)
@@ -37,7 +39,10 @@ class Backend(Protocol[C]):
     """What a database gives the writer: a connection lifecycle and transaction verbs."""
 
     def connect(self) -> None: ...
-    def begin(self) -> None: ...
+    def begin(self, wait: bool = True) -> bool:
+        """BEGIN a write transaction; with ``wait=False`` give up at once (False) when another
+        connection holds the database's write lock."""
+        ...
     def savepoint(self) -> None: ...
     def release(self) -> None: ...
     def rollback_to(self) -> None: ...
@@ -86,14 +91,20 @@ class Writer(Generic[C]):
         self._committer.start()
 
     def stop(self) -> None:
-        """Commit what is still queued (on this thread), wait for the committer, close the connection."""
+        """Commit what is still queued (on this thread), wait for the committer, close the connection.
+
+        Batches are taken from a queue only under the lock, so a batch the loop took before is
+        committed by the committer first (its job precedes ``_STOP``), and one it would take after
+        finds the queue empty."""
         if self._closed:
             return
         self._closed = True
         for q in list(self._queues.values()):
-            while q.items:
-                batch, q.items = q.items[: self._limit], q.items[self._limit :]
+            while True:
                 with self._lock:
+                    batch = _take(q, self._limit)
+                    if not batch:
+                        break
                     results = self._run(batch)
                 _settle_from_any_thread(q.loop, batch, results)
         self._jobs.put(_STOP)
@@ -137,11 +148,13 @@ class Writer(Generic[C]):
         return value
 
     # -- running batches -------------------------------------------------
-    def _execute(self, batch: list[_Item]) -> list[_Result]:
-        """BEGIN and every write function of the batch; the caller holds the lock and commits."""
+    def _execute(self, batch: list[_Item], wait: bool = True) -> list[_Result] | None:
+        """BEGIN and every write function of the batch; the caller holds the lock and commits.
+        None: ``wait`` was false and another connection holds the write lock (nothing ran)."""
         b = self._backend
         results: list[_Result] = []
-        b.begin()
+        if not b.begin(wait):
+            return None
         for tenant_id, fn, _, atomic in batch:
             if not atomic:
                 b.savepoint()
@@ -176,27 +189,44 @@ class Writer(Generic[C]):
         """Execute and commit on this thread (the caller holds the lock)."""
         try:
             results = self._execute(batch)
+            assert results is not None  # waited for the write lock
             self._backend.commit()
         except BaseException as exc:  # noqa: BLE001
             results = self._failed(batch, exc)
         return results
 
     def _flush(self, q: _LoopQueue) -> None:
-        """On the loop: run the next batch's write functions, then hand its COMMIT to the committer."""
+        """On the loop: run the next batch's write functions, then hand its COMMIT to the committer.
+
+        The loop never waits for SQLite's write lock: when another process holds it (``graphdir user
+        create`` next to a running server, a seed), the whole batch goes to the committer thread,
+        which waits for the lock and runs it there, while the loop serves on."""
         q.scheduled = False
         if q.inflight or not q.items:
             return
-        batch, q.items = q.items[: self._limit], q.items[self._limit :]
         self._lock.acquire()
+        handed_over = False  # True: the committer releases the lock, after COMMIT
         try:
-            results = self._execute(batch)
-        except BaseException as exc:  # noqa: BLE001
-            results = self._failed(batch, exc)
-            self._lock.release()
-            self._settle(q, batch, results)
-            return
-        q.inflight = True
-        self._jobs.put((q, batch, results))
+            batch = _take(q, self._limit)  # under the lock: stop() may be draining from another thread
+            if not batch:
+                return
+            if self._closed:  # stop() ran or runs on another thread: no committer to hand over to
+                self._settle(q, batch, self._run(batch))
+                return
+            try:
+                results = self._execute(batch, wait=False)
+            except BaseException as exc:  # noqa: BLE001
+                self._settle(q, batch, self._failed(batch, exc))
+                return
+            q.inflight = True
+            if results is None:
+                self._jobs.put(("run", q, batch, None))
+                return
+            self._jobs.put(("commit", q, batch, results))
+            handed_over = True
+        finally:
+            if not handed_over:
+                self._lock.release()
 
     def _commit_loop(self) -> None:
         """The committer thread: COMMIT (SQLite syncs without holding the GIL), release, settle on the loop."""
@@ -204,21 +234,38 @@ class Writer(Generic[C]):
             job = self._jobs.get()
             if job is _STOP:
                 return
-            q, batch, results = job
+            kind, q, batch, results = job
             try:
-                try:
-                    self._backend.commit()
-                except BaseException as exc:  # noqa: BLE001
-                    results = self._failed(batch, exc)
-                if self._checkpoint.is_set():
-                    # answer the batch now; the loop starts no new batch until the tail is copied
-                    self._checkpoint.clear()
-                    _call_soon(q, self._settle, q, batch, results)
-                    self._backend.checkpoint()
-                    batch, results = [], []
-            finally:
-                self._lock.release()
+                if kind == "run":
+                    with self._lock:
+                        results = self._run(batch)
+                else:
+                    try:
+                        batch, results = self._commit(q, batch, results)
+                    finally:
+                        self._lock.release()
+            except BaseException as exc:  # noqa: BLE001 - the committer must outlive any failure
+                log.error("writer: committer failure: %s", exc, exc_info=exc)
+                results = [(False, Unavailable(f"the write could not be committed: {exc}"))] * len(batch)
             _call_soon(q, self._committed, q, batch, results)
+
+    def _commit(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> tuple[list[_Item], list[_Result]]:
+        """COMMIT the batch (lock held); copy the WAL's tail first if the checkpointer asked for it.
+        Returns what is left to settle."""
+        try:
+            self._backend.commit()
+        except BaseException as exc:  # noqa: BLE001
+            results = self._failed(batch, exc)
+        if not self._checkpoint.is_set():
+            return batch, results
+        # answer the batch now; the loop starts no new batch until the tail is copied
+        self._checkpoint.clear()
+        _call_soon(q, self._settle, q, batch, results)
+        try:
+            self._backend.checkpoint()
+        except Exception as exc:  # noqa: BLE001 - a checkpoint can be retried; the writer goes on
+            log.warning("writer: checkpoint failed: %s", exc)
+        return [], []
 
     def _committed(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
         q.inflight = False
@@ -236,6 +283,13 @@ class Writer(Generic[C]):
             # after the callers just woken: their responses go out before the next batch runs
             q.scheduled = True
             q.loop.call_soon(self._flush, q)
+
+
+def _take(q: _LoopQueue, limit: int) -> list[_Item]:
+    """The next batch off the queue, in place (``submit`` may be appending on the loop's thread)."""
+    batch = q.items[:limit]
+    del q.items[: len(batch)]
+    return batch
 
 
 def _call_soon(q: _LoopQueue, fn: Callable[..., None], *args: Any) -> None:

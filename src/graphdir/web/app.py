@@ -31,7 +31,7 @@ from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import me_needs_delegated
-from graphdir.web.request import GraphRequest
+from graphdir.web.request import ClientDisconnect, GraphRequest
 from graphdir.web.responses import GraphResponse
 from graphdir.web.router import KeySegment, Router
 from graphdir.web.routes import ADMIN_ROUTES, ROUTES
@@ -166,6 +166,8 @@ class GraphApp:
             return response
         except errors.GraphError as exc:
             return responses.error_response(exc, rid, cid)
+        except ClientDisconnect:  # nobody reads the answer; what matters is that nothing was written
+            return responses.error_response(errors.bad_request("The request body was not received in full."), rid, cid)
         except Conflict as exc:
             return responses.error_response(errors.bad_request(f"Another object with the same value already exists ({exc.what})."), rid, cid)
         except StoreError:

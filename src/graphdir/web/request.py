@@ -2,7 +2,8 @@
 
 Lighter than a framework request: every ``/v1.0`` and ``/beta`` request builds exactly one, so it
 reads the scope once and decodes the query string only when a handler asks for it. Header names
-arrive lower-cased (ASGI); the first occurrence of a repeated header wins, as with Starlette.
+arrive lower-cased (ASGI); the first occurrence of a repeated header wins and the last of a
+repeated query parameter, as with Starlette.
 """
 
 from __future__ import annotations
@@ -39,14 +40,16 @@ class GraphRequest:
         return self._query
 
     def query(self, name: str) -> str | None:
-        """The first value of a query parameter, or None."""
+        """The value of a query parameter (the last one when repeated, as Starlette's ``QueryParams``), or None."""
+        found = None
         for key, value in self.query_items:
             if key == name:
-                return value
-        return None
+                found = value
+        return found
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """The body's chunks as they arrive."""
+        """The body's chunks as they arrive; :class:`ClientDisconnect` if the client goes away first
+        (a truncated body must never be taken for the whole one)."""
         while True:
             message = await self.receive()
             if message["type"] == "http.request":
@@ -56,4 +59,8 @@ class GraphRequest:
                 if not message.get("more_body", False):
                     return
             elif message["type"] == "http.disconnect":
-                return
+                raise ClientDisconnect()
+
+
+class ClientDisconnect(Exception):
+    """The client disconnected before its request body was complete."""
