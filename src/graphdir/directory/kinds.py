@@ -24,8 +24,9 @@ MAX_LINKS = 20
 def _types(props: dict[str, Any]) -> tuple[bool, bool]:
     """(unified, dynamic) from ``groupTypes``, compared case-insensitively, in one pass."""
     unified = dynamic = False
-    for t in props.get("groupTypes") or ():
-        low = t.lower()
+    types = props.get("groupTypes")
+    for t in types if isinstance(types, list) else ():
+        low = str(t).lower()
         unified = unified or low == "unified"
         dynamic = dynamic or low == "dynamicmembership"
     return unified, dynamic
@@ -46,6 +47,11 @@ def kind(props: dict[str, Any]) -> GroupKind:
     return _kind(props, _types(props)[0])
 
 
+def is_unified(props: dict[str, Any]) -> bool:
+    """A Microsoft 365 group: ``Unified`` among its ``groupTypes``."""
+    return _types(props)[0]
+
+
 def is_dynamic(props: dict[str, Any]) -> bool:
     return _types(props)[1]
 
@@ -54,14 +60,13 @@ def is_synced(props: dict[str, Any]) -> bool:
     return props.get("onPremisesSyncEnabled") is True
 
 
-def check_membership_writable(props: dict[str, Any], mail_enabled_security: str) -> GroupKind:
-    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, spec §2);
-    returns the group's kind for the caller's next checks.
+def check_membership_writable(props: dict[str, Any], mail_enabled_security: str) -> None:
+    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, spec §2).
 
     Order: on-premises synced (400), distribution / mail-enabled security (400, the latter only
     when the ``mail_enabled_security_membership`` setting is ``refuse``), dynamic (403).
     """
-    if props.get("onPremisesSyncEnabled") is True:
+    if is_synced(props):
         raise errors.on_premises_readonly()
     unified, dynamic = _types(props)
     k = _kind(props, unified)
@@ -69,7 +74,6 @@ def check_membership_writable(props: dict[str, Any], mail_enabled_security: str)
         raise errors.mail_enabled_readonly()
     if dynamic:
         raise errors.forbidden()
-    return k
 
 
 def check_owners_writable(props: dict[str, Any], mail_enabled_security: str) -> None:

@@ -17,6 +17,7 @@ from graphdir.store.base import Change, Page, StoredObject, Txn
 
 _GROUP = ("group",)
 
+
 class MembershipMixin(GroupsMixin):
     # -- reading -------------------------------------------------------------------
     def _check_cast(self, group: StoredObject, q: ListQuery, relation: str) -> None:

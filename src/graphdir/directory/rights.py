@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graphdir import errors
+from graphdir.directory import kinds
 
 # Directory role template ids (well-known, identical in every tenant).
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
@@ -123,8 +124,7 @@ def check_members_update(actor: Actor, group_props: dict[str, object], is_owner:
         return
     if group_props.get("isAssignableToRole") is True:
         return  # owners do not qualify; the Privileged Role Administrator check above decided
-    types = group_props.get("groupTypes")
-    unified = isinstance(types, list) and "unified" in [str(t).lower() for t in types]
+    unified = kinds.is_unified(group_props)
     roles = actor.role_ids
     ok = is_owner or bool(roles & _MEMBERS_UPDATE_ALL)
     ok = ok or (unified and bool(roles & _MEMBERS_UPDATE_UNIFIED)) or (not unified and bool(roles & _MEMBERS_UPDATE_SECURITY))
@@ -137,8 +137,7 @@ def check_owners_update(actor: Actor, group_props: dict[str, object], is_owner: 
     if not actor.delegated or actor is SYSTEM:
         return
     roles = actor.role_ids
-    types = group_props.get("groupTypes")
-    unified = isinstance(types, list) and "unified" in [str(t).lower() for t in types]
+    unified = kinds.is_unified(group_props)
     _require(
         is_owner
         or bool(roles & _OWNERS_UPDATE_ALL)

@@ -365,11 +365,9 @@ class _SqliteBackend:
         return self._c().in_transaction
 
     def checkpoint(self) -> None:
-        """Copy what is left of the WAL into the database, between two write transactions."""
-        try:
-            self._c().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:  # pragma: no cover - the background checkpointer is mid-pass: next time
-            pass
+        """Copy what is left of the WAL into the database, between two write transactions
+        (a failure is the writer's to log: the next request retries)."""
+        self._c().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def rollback(self) -> None:
         self._pending = []

@@ -106,7 +106,7 @@ class Writer(Generic[C]):
                     if not batch:
                         break
                     results = self._run(batch)
-                _settle_from_any_thread(q.loop, batch, results)
+                self._settle_anywhere(q, batch, results)
         self._jobs.put(_STOP)
         self._committer.join(timeout=30)
         with self._lock:
@@ -267,6 +267,17 @@ class Writer(Generic[C]):
             log.warning("writer: checkpoint failed: %s", exc)
         return [], []
 
+    def _settle_anywhere(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
+        """:meth:`_settle` now when on the queue's loop, else on that loop (``stop()`` runs anywhere)."""
+        try:
+            here = asyncio.get_running_loop() is q.loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._settle(q, batch, results)
+        else:
+            _call_soon(q, self._settle, q, batch, results)
+
     def _committed(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
         q.inflight = False
         self._settle(q, batch, results)
@@ -298,22 +309,3 @@ def _call_soon(q: _LoopQueue, fn: Callable[..., None], *args: Any) -> None:
         q.loop.call_soon_threadsafe(fn, *args)
     except RuntimeError:  # pragma: no cover - the loop is closed: nobody is waiting
         pass
-
-
-def _settle_from_any_thread(loop: asyncio.AbstractEventLoop, batch: list[_Item], results: list[_Result]) -> None:
-    def settle() -> None:
-        for (_, _, fut, _), (ok, value) in zip(batch, results, strict=True):
-            if fut is not None and not fut.done():
-                fut.set_result(value) if ok else fut.set_exception(value)
-
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        settle()
-    else:
-        try:
-            loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop is closed: nobody is waiting
-            pass
