@@ -7,7 +7,11 @@ With ``GRAPHDIR_BENCH_NOOP=1``:
   ``Response`` (two ASGI messages, as graphdir's own ``GraphResponse`` sends) — measured with the same wrk script,
   paths and headers as the real remove-member requests;
 * ``/bench/sqlread/{anything}`` does the same after one SQLite point read on the event loop (a
-  diagnostic: what a read costs on this stack).
+  diagnostic: what a read costs on this stack);
+* ``/bench/starlette/v1.0/groups/{gid}/members/{mid}/$ref`` answers 204 through a Starlette app and
+  its router (path parameters, ``Request``): the "granian + Starlette" ceiling of
+  ``perf-notes.md``, the reference against which the issue's durable prototype reached 54 %. A
+  second ceiling, for context only: graphdir's hot path does not go through Starlette.
 
 Every other request goes to graphdir's app unchanged (one extra ``startswith`` per request).
 Never used outside bench/.
@@ -20,7 +24,10 @@ import sqlite3
 import threading
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from graphdir.asgi import create_app as graphdir_create_app
 
@@ -35,6 +42,14 @@ def _sqlread() -> None:
     conn.execute("SELECT 1 FROM meta WHERE key=?", ("default_tenant",)).fetchall()
 
 
+async def _starlette_noop(request: Request) -> Response:
+    request.path_params["gid"], request.path_params["mid"]  # noqa: B018 - a real handler reads its parameters
+    return Response(status_code=204)
+
+
+_STARLETTE = Starlette(routes=[Route("/bench/starlette/v1.0/groups/{gid}/members/{mid}/$ref", _starlette_noop, methods=["DELETE"])])
+
+
 class BenchFront:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -45,6 +60,9 @@ class BenchFront:
             path = scope["path"]
             if path.startswith("/bench/noop/"):
                 await Response(status_code=204)(scope, receive, send)
+                return
+            if path.startswith("/bench/starlette/"):
+                await _STARLETTE(scope, receive, send)
                 return
             if path.startswith("/bench/sqlread/"):
                 _sqlread()

@@ -352,6 +352,9 @@ class Bench:
         cases = [
             Case("ceiling", "trivial 204 route, same server (DELETE)", "ceiling", "http", "DELETE", "/bench/noop" + rm, pool="remove",
                  note="bench-only path in front of graphdir's app, same process: ASGI dispatch + Starlette Response(204)"),
+            Case("ceiling_starlette", "trivial 204 route through Starlette's router, same server (DELETE)", "ceiling", "http", "DELETE",
+                 "/bench/starlette" + rm, pool="remove",
+                 note="context: the granian + Starlette ceiling of perf-notes.md, the reference of the issue's 54 % prototype"),
             Case("ceiling_read", "trivial route + one SQLite point read on the loop", "ceiling", "http", "GET", "/bench/sqlread/x",
                  note="diagnostic: what a read on the event loop costs on this stack"),
             Case("remove", "remove member (groups of 10)", "graphdir", "http", "DELETE", rm, pool="remove",
@@ -650,6 +653,10 @@ def targets(s: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         r = s.get(case)
         if r and r["ratio"] is not None:
             add(f"{case}: throughput vs the trivial endpoint", ">= 0.40x", f"{r['ratio']:.2f}x ({r['rps']:,.0f} req/s)", r["ratio"] >= 0.40)
+            st = s.get("ceiling_starlette")
+            if st and st["rps"]:
+                add(f"{case}: throughput vs a Starlette-routed trivial endpoint (context, not the target)", "(0.54x prototype)",
+                    f"{r['rps'] / st['rps']:.2f}x (of {st['rps']:,.0f} req/s)", None)
             add(f"{case}: p99 at {r['conns']} connections", "< 50 ms", f"{r['p99_ms']:.1f} ms", r["p99_ms"] < 50)
             add(f"{case}: every 2xx committed (synchronous=FULL; rows checked after the run)", "all",
                 "all" if r["commit_check"] and r["errors"] == 0 else f"check failed / {r['errors']} errors", bool(r["commit_check"]) and r["errors"] == 0)
@@ -713,7 +720,8 @@ def report_md(meta: dict[str, Any], s: dict[str, dict[str, Any]], t: list[dict[s
     head = (
         f"Run of {meta['started']} ({meta['mode']}, {meta['rounds']} interleaved rounds of {meta['duration_s']} s after {meta['warmup_s']} s warm-up; "
         f"medians). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}; "
-        f"graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, granian {m['granian']} (event loop: uvloop {m.get('uvloop', '?')}), Starlette {m['starlette']}; "
+        f"graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, "
+        f"granian {m['granian']} (event loop: uvloop {m.get('uvloop', '?')}), Starlette {m['starlette']}; "
         f"{m['wrk']}; OpenLDAP {m['slapd']} "
         f"(mdb, {meta.get('slapd_config', 'not run')}). "
         f"Tenant: {sc['total_users']:,} users, {sc['groups']:,} groups of {sc['group_size']} (+ nesting), one group of {sc['big']:,} members "
