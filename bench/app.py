@@ -1,4 +1,4 @@
-"""Bench-only ASGI factory: graphdir's own app behind a thin front that adds two bench paths.
+"""Bench-only ASGI factory: graphdir's own app behind a thin front that adds three bench paths.
 
 With ``GRAPHDIR_BENCH_NOOP=1``:
 
