@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ log = logging.getLogger("graphdir.store")
 WAL_RESTART_FRAMES = 262_144
 #: Seconds a write waits for another process's write lock before it fails (503).
 BUSY_WAIT = 10.0
+_BUSY_MS = int(BUSY_WAIT * 1000)
 #: Groups the writer keeps decoded (see :meth:`SqliteTxn.peek`).
 CACHE_GROUPS = 50_000
 #: The WAL file is truncated back to this size when it starts over.
@@ -309,22 +309,19 @@ class _SqliteBackend:
     def begin(self, wait: bool = True) -> bool:
         """``BEGIN IMMEDIATE``. The connection has no busy timeout (the event loop must never sleep in
         SQLite's busy handler): when another process holds the write lock, give up at once (``wait``
-        false) or retry here for up to ``BUSY_WAIT`` seconds."""
+        false) or let SQLite's busy handler retry for up to ``BUSY_WAIT`` seconds."""
         c = self._c()
-        deadline, pause = time.monotonic() + BUSY_WAIT, 0.001
-        while True:
-            try:
-                c.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                if not wait:
-                    return False
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
+        if wait:
+            c.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if wait or not _is_busy(exc):
+                raise
+            return False
+        finally:
+            if wait:
+                c.execute("PRAGMA busy_timeout=0")
         self._at = _now()
         # Another process (``graphdir user create`` next to a running server) may have committed
         # change records since our last batch: ``data_version`` moves only on other connections'
@@ -387,7 +384,7 @@ class _SqliteBackend:
     def close(self) -> None:
         if self.conn is not None:
             try:
-                self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_WAIT * 1000)}")
+                self.conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:  # pragma: no cover
                 pass
@@ -487,7 +484,7 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
             conn.execute("PRAGMA query_only=1")
             conn.execute(f"PRAGMA mmap_size={int(self._mmap_size)}")
             self._local.conn = conn

@@ -182,8 +182,7 @@ class Writer(Generic[C]):
             self._backend.rollback()
         except BaseException:  # pragma: no cover
             pass
-        err = Unavailable(f"the write could not be committed: {exc}")
-        return [(False, err)] * len(batch)
+        return _unavailable(batch, exc)
 
     def _run(self, batch: list[_Item]) -> list[_Result]:
         """Execute and commit on this thread (the caller holds the lock)."""
@@ -246,7 +245,7 @@ class Writer(Generic[C]):
                         self._lock.release()
             except BaseException as exc:  # noqa: BLE001 - the committer must outlive any failure
                 log.error("writer: committer failure: %s", exc, exc_info=exc)
-                results = [(False, Unavailable(f"the write could not be committed: {exc}"))] * len(batch)
+                results = _unavailable(batch, exc)
             _call_soon(q, self._committed, q, batch, results)
 
     def _commit(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> tuple[list[_Item], list[_Result]]:
@@ -294,6 +293,12 @@ class Writer(Generic[C]):
             # after the callers just woken: their responses go out before the next batch runs
             q.scheduled = True
             q.loop.call_soon(self._flush, q)
+
+
+def _unavailable(batch: list[_Item], exc: BaseException) -> list[_Result]:
+    """Every write of the batch fails with 503: nothing of it was committed."""
+    err = Unavailable(f"the write could not be committed: {exc}")
+    return [(False, err)] * len(batch)
 
 
 def _take(q: _LoopQueue, limit: int) -> list[_Item]:
