@@ -287,6 +287,8 @@ def test_delegated_user_token_owner_only(live: Live, trust_ca: None) -> None:
     assert live.members(mine) == [] and live.members(theirs) == [member]
 
 
+# msal recommends form_post for web apps; a public client on a loopback redirect uses the query
+@pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended:UserWarning")
 def test_msal_authorization_code_with_pkce(live: Live, trust_ca: None) -> None:
     """MSAL's own auth-code flow (PKCE S256, state, nonce) through graphdir's sign-in page; the token removes a member."""
     import msal
