@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sdk_helpers import close_sdk_client
+
 #: UPN domain of the tenant; set explicitly so the suite does not depend on defaults.
 DOMAIN = "conformance.onmicrosoft.com"
 STARTUP_TIMEOUT = 60.0
@@ -153,6 +155,12 @@ class Flavour:
 
     def __repr__(self) -> str:
         return f"Flavour({self.api})"
+
+    async def aclose(self) -> None:
+        """Close the httpx client inside every SDK adapter this flavour made."""
+        for client in self._clients.values():
+            await close_sdk_client(client)
+        self._clients.clear()
 
     def client(self, token: str | None = None) -> Any:
         token = self.server.token if token is None else token

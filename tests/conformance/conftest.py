@@ -56,7 +56,8 @@ def server() -> Iterator[Server]:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumper = threading.Thread(target=pump, daemon=True)
+    pumper.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         info: dict[str, str] = {}
@@ -77,6 +78,9 @@ def server() -> Iterator[Server]:
         yield Server(origin=origin, tenant_id=info["tenant id:"], token=info["token:"], db_url=db_url, workdir=workdir, env=env, output=lines)
     finally:
         stop_server(proc)
+        pumper.join(timeout=15)  # the pipe ends once every process holding it has exited
+        assert proc.stdout is not None
+        proc.stdout.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -88,6 +92,8 @@ def run() -> Iterator[Callable[[Awaitable[T]], T]]:
         return loop.run_until_complete(awaitable)
 
     yield _run
+    for flavour in _FLAVOURS.values():  # the adapters' httpx pools live on this loop: close them on it
+        loop.run_until_complete(flavour.aclose())
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
 
