@@ -10,7 +10,7 @@ With ``GRAPHDIR_BENCH_NOOP=1``:
   diagnostic: what a read costs on this stack);
 * ``/bench/starlette/v1.0/groups/{gid}/members/{mid}/$ref`` answers 204 through a Starlette app and
   its router (path parameters, ``Request``): the "granian + Starlette" ceiling of
-  ``perf-notes.md``, the reference against which the issue's durable prototype reached 54 %. A
+  bench/README.md#design-measurements, the reference against which the issue's durable prototype reached 54 %. A
   second ceiling, for context only: graphdir's hot path does not go through Starlette.
 
 Every other request goes to graphdir's app unchanged (one extra ``startswith`` per request).

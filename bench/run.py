@@ -354,7 +354,7 @@ class Bench:
                  note="bench-only path in front of graphdir's app, same process: ASGI dispatch + Starlette Response(204)"),
             Case("ceiling_starlette", "trivial 204 route through Starlette's router, same server (DELETE)", "ceiling", "http", "DELETE",
                  "/bench/starlette" + rm, pool="remove",
-                 note="context: the granian + Starlette ceiling of perf-notes.md, the reference of the issue's 54 % prototype"),
+                 note="context: the granian + Starlette ceiling (bench/README.md#design-measurements), the reference of the issue's 54 % prototype"),
             Case("ceiling_read", "trivial route + one SQLite point read on the loop", "ceiling", "http", "GET", "/bench/sqlread/x",
                  note="diagnostic: what a read on the event loop costs on this stack"),
             Case("remove", "remove member (groups of 10)", "graphdir", "http", "DELETE", rm, pool="remove",

@@ -14,7 +14,7 @@ Fixtures (reuse them from other test files):
 * ``make_api(**setting_overrides)`` → an :class:`Api` over an app built with other settings.
 
 Assertion helpers: :func:`assert_error` (status, code, exact message and the whole
-Graph error shape of spec §0.4), :func:`assert_no_content`, :func:`assert_odata_json`.
+Graph error shape of docs/behaviour.md#error-body), :func:`assert_no_content`, :func:`assert_odata_json`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from graphdir.settings import load_settings
 from graphdir.web.app import GraphApp, build_app
 
 GRAPH = "https://graph.microsoft.com"
-#: spec §0.3: the Content-Type of OData payloads.
+#: docs/behaviour.md#response-headers: the Content-Type of OData payloads.
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 BASE_URL = "http://testserver"  # the origin httpx sends in Host; nextLinks must use it
 DOMAIN = "contoso.onmicrosoft.com"
@@ -76,7 +76,7 @@ EVENTUAL = {"ConsistencyLevel": "eventual"}
 
 # -- assertions ---------------------------------------------------------------------------------
 def assert_error(resp: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:
-    """Graph's error shape (spec §0.4): exactly ``{"error": {code, message, innerError{date, request-id, client-request-id}}}``."""
+    """Graph's error shape (docs/behaviour.md#error-body): exactly ``{"error": {code, message, innerError{date, request-id, client-request-id}}}``."""
     assert resp.status_code == status, (resp.status_code, resp.text)
     assert resp.headers["content-type"].startswith("application/json"), resp.headers["content-type"]
     body = resp.json()
@@ -96,7 +96,7 @@ def assert_error(resp: httpx.Response, status: int, code: str, message: str | No
 
 
 def assert_no_content(resp: httpx.Response) -> None:
-    """``204 No Content`` with an empty body (spec §0.2) and the standard headers."""
+    """``204 No Content`` with an empty body (docs/behaviour.md#response-bodies) and the standard headers."""
     assert resp.status_code == 204, (resp.status_code, resp.text)
     assert resp.content == b""
     assert GUID_RE.match(resp.headers["request-id"])

@@ -124,7 +124,7 @@ def user_token(ring: KeyRing, tenant_id: str, user_id: str, scopes: list[str], w
 
 
 def assert_graph_error(resp: httpx.Response, status: int, code: str, message: str) -> None:
-    """Graph's error JSON (spec §0.4) with exactly this status, code and message; 401s carry WWW-Authenticate."""
+    """Graph's error JSON (docs/behaviour.md#error-body) with exactly this status, code and message; 401s carry WWW-Authenticate."""
     assert resp.status_code == status, (resp.status_code, resp.text)
     assert resp.headers["content-type"].startswith("application/json"), resp.headers["content-type"]
     body = resp.json()

@@ -8,10 +8,10 @@ Groups Administrator, personal Microsoft account. Rows are the route table itsel
 (:data:`graphdir.web.routes.ROUTES` + the admin seed route), on ``/v1.0`` and ``/beta``:
 a route added later is walked automatically.
 
-Expectations (graph-behaviour.md §5): authentication failures are ``401
-InvalidAuthenticationToken`` with §5.3's messages and ``WWW-Authenticate``; a valid
+Expectations (docs/identity.md#authorization): authentication failures are ``401
+InvalidAuthenticationToken`` with the messages of docs/behaviour.md#authentication-errors and ``WWW-Authenticate``; a valid
 token without one of the route's permissions is ``403 Authorization_RequestDenied``;
-delegated writes on a group need ownership or a role (§5.2), user writes need User
+delegated writes on a group need ownership or a role (docs/identity.md#authorization), user writes need User
 Administrator; app tokens on ``/me`` are ``400`` ("/me request is only valid with
 delegated authentication flow."); personal accounts are refused on every directory
 route ("Not supported" on the doc pages → 403) except their own profile (``/me``);
@@ -207,7 +207,7 @@ ME_APP: Expect = (400, "BadRequest", MSG_ME)
 
 
 def expected(route: Route, cell: str) -> Expect:
-    """The answer of each cell, from graph-behaviour.md §5 (see the module docstring)."""
+    """The answer of each cell, from docs/identity.md#authorization (see the module docstring)."""
     if cell in AUTH_FAILURES:
         return (401, "InvalidAuthenticationToken", AUTH_FAILURES[cell])
     ok = _success(route)

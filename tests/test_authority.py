@@ -1,6 +1,6 @@
 """The token authority (Entra ID v2.0 endpoints) in process: discovery, keys, grants, errors, validation.
 
-What MSAL and azure-identity read is checked field by field (sdk-wire.md §3); error
+What MSAL and azure-identity read is checked field by field (docs/behaviour.md#credentials-and-tls); error
 bodies are Entra's (``error``, ``AADSTS…`` description with trace/correlation ids,
 ``error_codes``); issued tokens carry Graph's claims and work on the Graph routes.
 """

@@ -1,4 +1,4 @@
-"""Wire fidelity and bad input: 401/403/405/413, the error shape, headers, and no partial writes (spec §0.2–§0.5, §5.3)."""
+"""Wire fidelity and bad input: 401/403/405/413, the error shape, headers, and no partial writes (docs/behaviour.md#error-body)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Groups over HTTP: create, get, list, update, delete, memberOf, directoryObjects, seed (spec §1.2, §2, §3.1–§3.5, §3.12)."""
+"""Groups over HTTP: create, get, list, update, delete, memberOf, directoryObjects, seed (docs/behaviour.md#group-kinds, docs/behaviour.md#groups-and-users)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from http_helpers import (
 
 pytestmark = pytest.mark.anyio
 
-#: group-get.md's default property set (spec §1.2).
+#: The default property set of https://learn.microsoft.com/en-us/graph/api/group-get.
 GROUP_DEFAULTS = {
     "id", "deletedDateTime", "classification", "createdDateTime", "description", "displayName", "expirationDateTime",
     "groupTypes", "isAssignableToRole", "mail", "mailEnabled", "mailNickname", "membershipRule",

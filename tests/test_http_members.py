@@ -1,4 +1,4 @@
-"""Members over HTTP: list, get, add ($ref and PATCH bind), remove (three forms), delete-through (spec §2, §3.7–§3.10, §4)."""
+"""Members over HTTP: list, get, add ($ref and PATCH bind), remove (three forms), delete-through (docs/behaviour.md#membership)."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ async def test_add_member_permissions(api: Api) -> None:
 
 
 async def test_add_member_type_grants(api: Api) -> None:
-    """``GroupMember.ReadWrite.All`` alone adds users and groups; devices, SPs and contacts need their grant (§3.8 table)."""
+    """``GroupMember.ReadWrite.All`` alone adds users and groups; devices, SPs and contacts need their grant (docs/behaviour.md#order-of-checks)."""
     objs = await seed_members(api)
     group = await api.create_group()
     base = ["GroupMember.ReadWrite.All"]

@@ -1,4 +1,4 @@
-"""Owners over HTTP: list, add, remove, last owner, 100-owner quota, read-only kinds (spec §3.11, §0.5)."""
+"""Owners over HTTP: list, add, remove, last owner, 100-owner quota, read-only kinds (docs/behaviour.md#group-kinds)."""
 
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ async def test_concurrent_owner_adds_respect_the_quota(api: Api) -> None:
 
 async def test_mail_enabled_security_owners_follow_the_setting(make_api) -> None:  # type: ignore[no-untyped-def]
     """``allow`` (the 2015 seed page) manages a mail-enabled security group like a security group;
-    ``refuse`` (today's Graph, spec §2: owners "no") answers the read-only 400 for owners too."""
+    ``refuse`` (today's Graph, docs/behaviour.md#group-kinds) answers the read-only 400 for owners too."""
     allow: Api = make_api()
     group = await allow.seed_group("mailSecurity")
     a, b = await allow.create_user(), await allow.create_user()

@@ -1,4 +1,4 @@
-"""OData query options over HTTP: $select, $top, paging, $count, $filter, $orderby, $search, $skip, $skiptoken (spec §6)."""
+"""OData query options over HTTP: $select, $top, paging, $count, $filter, $orderby, $search, $skip, $skiptoken (docs/behaviour.md#queries)."""
 
 from __future__ import annotations
 

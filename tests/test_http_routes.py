@@ -2,7 +2,7 @@
 
 The table below must name every route: adding a route without a case here fails
 ``test_route_table_is_covered``. Each case makes the objects it needs, sends one
-request and states the success status Graph documents (spec §0.2).
+request and states the success status Graph documents (docs/behaviour.md#response-bodies).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Users over HTTP: create, get (id, UPN, key syntax, /me), list, update, delete, memberOf (spec §1.3, §3.6, §3.12)."""
+"""Users over HTTP: create, get (id, UPN, key syntax, /me), list, update, delete, memberOf (docs/behaviour.md#groups-and-users)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ async def test_create_user_201_default_properties(api: Api) -> None:
 
 
 async def test_create_user_accepts_odata_type_annotation(api: Api) -> None:
-    """The SDKs send ``@odata.type`` in bodies (sdk-wire.md G3)."""
+    """The SDKs send ``@odata.type`` in bodies (docs/behaviour.md#bodies-and-references)."""
     resp = await api.post("/v1.0/users", json=user_body(**{"@odata.type": "#microsoft.graph.user"}))
     assert resp.status_code == 201, resp.text
 

@@ -2,7 +2,7 @@
 
 One live ``graphdir serve --tls`` (subprocess, free port, temporary database) for the
 module. Apps and users are registered with the CLI, exactly as a user would. The CA
-is trusted through ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE`` (sdk-wire.md §3).
+is trusted through ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE`` (docs/behaviour.md#credentials-and-tls).
 
 * application: azure-identity's ``ClientSecretCredential`` (sync, MSAL underneath; and the
   aio one, azure-identity's own client) with ``authority=https://127.0.0.1:PORT`` and
@@ -188,7 +188,7 @@ def run_closing(client: Any, awaitable: Any) -> Any:
 
 
 class StaticCredential:
-    """A ``TokenCredential`` for a token obtained elsewhere (sdk-wire.md §2: it must accept ``**kwargs``)."""
+    """A ``TokenCredential`` for a token obtained elsewhere (docs/behaviour.md#credentials-and-tls: it must accept ``**kwargs``)."""
 
     def __init__(self, token: str) -> None:
         self.token = token

@@ -13,7 +13,7 @@ group, a Microsoft 365 group and a role-assignable group, by every kind of calle
   Administrator; Exchange/SharePoint/Teams/Yammer Administrator on Microsoft 365 groups
   only; Intune Administrator on security groups only; role-assignable groups need
   Privileged Role Administrator (least) with ``RoleManagement.ReadWrite.Directory`` and
-  owners do not qualify (graph-behaviour.md §3.10, §5.2);
+  owners do not qualify (group-delete-members.md, docs/identity.md#authorization);
 * personal Microsoft accounts: "Not supported" → 403.
 
 Each case gets a fresh group; a 204 must really remove the member and a refusal must

@@ -4,14 +4,14 @@ Every failure the service reports is a :class:`GraphError` carrying the HTTP
 status, Graph's ``error.code`` and the exact ``error.message``. They are
 rendered into Graph's error JSON in exactly one place
 (:func:`graphdir.web.responses.error_response`). Messages follow
-``graph-behaviour.md`` §0.5 and §5.3 (the catalogue of directory errors).
+docs/behaviour.md#directory-error-messages and docs/behaviour.md#authentication-errors.
 """
 
 from __future__ import annotations
 
 
 class GraphError(Exception):
-    """A Graph-shaped error: status + code + message (spec §0.4)."""
+    """A Graph-shaped error: status + code + message (docs/behaviour.md#error-body)."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -31,7 +31,7 @@ def bad_request(message: str) -> GraphError:
 
 
 def invalid_object_id(value: str) -> GraphError:
-    """Malformed object id in a path or reference (spec §0.5, OBS)."""
+    """Malformed object id in a path or reference (observed, docs/behaviour.md#directory-error-messages)."""
     return bad_request(f"Invalid object identifier '{value}'.")
 
 
@@ -40,7 +40,7 @@ def unsupported_query(message: str) -> GraphError:
 
 
 def already_exist(prop: str) -> GraphError:
-    """Duplicate add of a member or owner (spec §0.5)."""
+    """Duplicate add of a member or owner (docs/behaviour.md#directory-error-messages)."""
     return bad_request(
         "One or more added object references already exist for the following modified properties: "
         f"'{prop}'."
@@ -122,7 +122,7 @@ def unsupported_filter_property(prop: str, resource: str) -> GraphError:
 # --- 401 / 403 / 404 / 405 / 413 / 429 -------------------------------------
 
 def unauthenticated(message: str) -> GraphError:
-    """401 InvalidAuthenticationToken (spec §5.3) with Graph's WWW-Authenticate header."""
+    """401 InvalidAuthenticationToken (docs/behaviour.md#authentication-errors) with Graph's WWW-Authenticate header."""
     return GraphError(
         401,
         "InvalidAuthenticationToken",
@@ -184,5 +184,5 @@ def invalid_filter(detail: str) -> GraphError:
 
 
 def invalid_search(detail: str) -> GraphError:
-    """Malformed or unsupported ``$search`` (spec §6.3); the wording is ours [INF]."""
+    """Malformed or unsupported ``$search`` (https://learn.microsoft.com/en-us/graph/search-query-parameter); the wording is ours [INF]."""
     return unsupported_query(f"Invalid $search clause: {detail}")

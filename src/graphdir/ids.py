@@ -1,7 +1,7 @@
 """Object identifiers.
 
 Graph object ids are GUID strings (``directoryObject.id``, resources/directoryobject.md);
-a malformed id answers 400 ``Invalid object identifier '…'.`` (spec §0.5).
+a malformed id answers 400 ``Invalid object identifier '…'.`` (docs/behaviour.md#directory-error-messages).
 """
 
 from __future__ import annotations

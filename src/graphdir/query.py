@@ -92,7 +92,7 @@ class SearchTerm:
 
 @dataclass(frozen=True)
 class Search:
-    """``$search`` clauses combined with AND/OR (spec §6.3)."""
+    """``$search`` clauses combined with AND/OR (https://learn.microsoft.com/en-us/graph/search-query-parameter)."""
 
     op: Literal["AND", "OR"]
     terms: tuple[SearchTerm | Search, ...]

@@ -1,6 +1,6 @@
 """A local certificate authority and server certificate for ``graphdir serve --tls``.
 
-MSAL and azure-identity accept only ``https://`` authorities (sdk-wire.md §3), so
+MSAL and azure-identity accept only ``https://`` authorities (docs/behaviour.md#credentials-and-tls), so
 graphdir can serve HTTPS with a certificate it issues itself. On first use it
 creates, next to the SQLite file (``tls/`` unless ``tls_dir`` says otherwise):
 

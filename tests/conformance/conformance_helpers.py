@@ -1,4 +1,4 @@
-"""Helpers for the conformance suite: the live-server handle, SDK clients (sdk-wire.md §2), factories, error checks."""
+"""Helpers for the conformance suite: the live-server handle, SDK clients (docs/behaviour.md#credentials-and-tls), factories, error checks."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
 def _static_provider_class() -> type:
     from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
 
-    class StaticTokenProvider(AccessTokenProvider):  # sdk-wire.md §2, verbatim in behaviour
+    class StaticTokenProvider(AccessTokenProvider):  # as in docs/behaviour.md#credentials-and-tls
         def __init__(self, token: str) -> None:
             self._t, self._v = token, AllowedHostsValidator([])  # [] = every host
 
@@ -261,7 +261,7 @@ def expect_odata_error(
     assert err.error.code == code, f"code: expected {code!r}, got {err.error.code!r} (message {err.error.message!r})"
     if message is not None:
         assert err.error.message == message, f"message: expected {message!r}, got {err.error.message!r}"
-    # graph-behaviour.md §0.4: innerError carries request-id, client-request-id (= request-id when the client sent none) and date
+    # docs/behaviour.md#error-body: innerError carries request-id, client-request-id (= request-id when the client sent none) and date
     inner = err.error.inner_error
     assert inner is not None, "error body has no innerError"
     assert inner.request_id, "innerError has no request-id"

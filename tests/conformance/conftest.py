@@ -3,7 +3,7 @@
 * The server runs as a subprocess (``sys.executable -m graphdir serve``) on a free port with a
   SQLite database in a temporary directory; the fixture waits until the port answers and
   terminates that process (and its own process group) at the end of the session.
-* Clients are built exactly as in shared/reference/sdk-wire.md §2 (see conformance_helpers.make_client).
+* Clients are built exactly as in docs/behaviour.md#credentials-and-tls (see conformance_helpers.make_client).
 * The SDKs are async; every test drives them on one session-wide event loop (``run``), so the
   httpx connection pools inside the adapters stay on the loop that created them.
 * ``flavour`` is parametrised over ``v1.0`` (``msgraph``) and ``beta`` (``msgraph_beta``).

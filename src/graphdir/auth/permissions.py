@@ -1,7 +1,7 @@
 """Graph's permission model at the route level.
 
 Each route declares its delegated and application permission lists, least
-privileged first, from the doc pages' tables (graph-behaviour.md §5.1). A token
+privileged first, from the doc pages' tables (https://learn.microsoft.com/en-us/graph/permissions-reference). A token
 passes when it holds any one of the list for its kind; personal Microsoft
 accounts are refused where the page says "Not supported".
 """

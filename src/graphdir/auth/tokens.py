@@ -5,7 +5,7 @@ RS256 JWTs with the claims Graph access tokens carry (``aud``, ``iss``, ``tid``,
 ``iat``/``nbf``/``exp``). Keys are generated on first start, persisted in the
 store's ``meta`` table and rotatable: retired keys keep validating until the
 tokens they signed expire. Failures raise 401 ``InvalidAuthenticationToken``
-with the messages of graph-behaviour.md §5.3.
+with the messages of docs/behaviour.md#authentication-errors.
 
 Validation (:class:`Validator`), in Graph's order: a compact JWS at all
 (``IDX14100``), an allowed algorithm (only ``RS256``: ``none`` and HMAC tokens,
@@ -242,7 +242,7 @@ class Validator:
     """Validates bearer tokens; caches verified tokens until they expire (cheap on the hot path).
 
     Every failure is ``401 InvalidAuthenticationToken`` with a ``WWW-Authenticate``
-    header (graph-behaviour.md §5.3); see the module docstring for the order of checks.
+    header (docs/behaviour.md#authentication-errors); see the module docstring for the order of checks.
     """
 
     def __init__(

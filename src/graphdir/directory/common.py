@@ -44,7 +44,7 @@ def validate_body(schema: dict[str, Prop], body: dict[str, Any], type_key: str, 
 
     Unknown properties → 400 (the OData reader's message); wrong JSON types → 400
     ``Invalid value specified for property …``; read-only ones → 400.
-    ``@odata.type`` (the SDKs send it, sdk-wire.md G3) is accepted and ignored.
+    ``@odata.type`` (the SDKs send it, docs/behaviour.md#bodies-and-references) is accepted and ignored.
     """
     out: dict[str, Any] = {}
     for key, value in body.items():
@@ -65,7 +65,7 @@ def validate_body(schema: dict[str, Prop], body: dict[str, Any], type_key: str, 
 
 def soft_delete(tx: Txn, obj: StoredObject, actor_label: str) -> None:
     """Soft delete (users, Microsoft 365 groups; security groups on beta): the object stays,
-    restorable for 30 days, and disappears from every listing (graph-behaviour.md §3.15)."""
+    restorable for 30 days, and disappears from every listing (docs/behaviour.md#groups-and-users)."""
     when = now()
     obj.props["deletedDateTime"] = when
     obj.deleted = when

@@ -1,7 +1,7 @@
 """Groups: create, get, list, update (incl. ``members@odata.bind``), delete, seed.
 
 Graph behaviour: group-post-groups.md, group-get.md, group-list.md,
-group-update.md, group-delete.md; graph-behaviour.md §1.2, §2, §3.1–§3.5, §3.9.
+group-update.md, group-delete.md; docs/behaviour.md#group-kinds, docs/behaviour.md#groups-and-users.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class GroupsMixin(UsersMixin):
     async def update_group(
         self, actor: rights.Actor, key: str, body: dict[str, Any], owners: list[Ref], members: list[Ref]
     ) -> None:
-        """``PATCH /groups/{id}`` → 204; ``members@odata.bind`` adds up to 20 members, all or nothing (§3.9)."""
+        """``PATCH /groups/{id}`` → 204; ``members@odata.bind`` adds up to 20 members, all or nothing (docs/behaviour.md#membership)."""
         target = self.resolve_group(actor.tenant_id, key)
         props = validate_body(GROUP, body, "group", "update")
         if len(owners) + len(members) > kinds.MAX_LINKS:
@@ -240,7 +240,7 @@ class GroupsMixin(UsersMixin):
 
     async def delete_group(self, actor: rights.Actor, key: str, soft_delete_security: bool) -> None:
         """``DELETE /groups/{id}`` → 204. Microsoft 365 groups are soft-deleted; security groups are
-        deleted permanently on v1.0 and soft-deleted on beta (graph-behaviour.md §3.5, [DRIFT])."""
+        deleted permanently on v1.0 and soft-deleted on beta (docs/behaviour.md#groups-and-users)."""
         target = self.resolve_group(actor.tenant_id, key)
 
         def fn(tx: Txn) -> None:

@@ -1,4 +1,4 @@
-"""Group kinds and what each allows (graph-behaviour.md §1.2, §2).
+"""Group kinds and what each allows (docs/behaviour.md#group-kinds).
 
 Kinds are told apart only by ``groupTypes``, ``mailEnabled`` and
 ``securityEnabled``; dynamic, on-premises-synced and role-assignable are
@@ -61,7 +61,7 @@ def is_synced(props: dict[str, Any]) -> bool:
 
 
 def check_membership_writable(props: dict[str, Any], mail_enabled_security: str) -> None:
-    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, spec §2).
+    """Refuse membership writes Graph refuses (group-post-members.md, group-delete-members.md, docs/behaviour.md#group-kinds).
 
     Order: on-premises synced (400), distribution / mail-enabled security (400, the latter only
     when the ``mail_enabled_security_membership`` setting is ``refuse``), dynamic (403).
@@ -79,7 +79,7 @@ def check_membership_writable(props: dict[str, Any], mail_enabled_security: str)
 def check_owners_writable(props: dict[str, Any], mail_enabled_security: str) -> None:
     """Owners of distribution and synced groups are managed elsewhere (group-list-owners.md).
 
-    Mail-enabled security groups are Exchange-managed too (spec §2: owners "no"): refused
+    Mail-enabled security groups are Exchange-managed too (docs/behaviour.md#group-kinds): refused
     like their membership when the ``mail_enabled_security_membership`` setting is ``refuse``.
     """
     if is_synced(props):
@@ -106,10 +106,10 @@ def check_member_type(group: dict[str, Any], member_type: str, member: dict[str,
 
 
 def _unsupported_member(member_type: str) -> errors.GraphError:
-    # Graph documents the 400 but not its text (spec §2 notes): a neutral message [INF].
+    # Graph documents the 400 but not its text (docs/behaviour.md#directory-error-messages): a neutral message [INF].
     return errors.bad_request(f"An object of type '{member_type}' is unsupported as a member of this group.")
 
 
 def cycle() -> errors.GraphError:
-    """Circular nesting (spec §2: Entra rejects it; no wire message found) [INF]."""
+    """Circular nesting (Entra rejects it; no wire message found, docs/behaviour.md#directory-error-messages) [INF]."""
     return errors.bad_request("Adding this group as a member would create a circular membership.")

@@ -3,7 +3,7 @@
 Graph behaviour: group-list-members.md, group-post-members.md,
 group-delete-members.md (and the 2015 beta seed page), group-list-owners.md,
 group-post-owners.md, group-delete-owners.md, group-list-memberof.md;
-graph-behaviour.md §3.7–§3.12 and §4 (the order in which checks apply).
+docs/behaviour.md#membership and docs/behaviour.md#order-of-checks (the order in which checks apply).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class MembershipMixin(GroupsMixin):
                 )
 
     def _hide_sp(self, q: ListQuery, version: str) -> ListQuery:
-        """v1.0 known issue: service principals are not listed as members/owners (configurable, §9)."""
+        """v1.0 known issue: service principals are not listed as members/owners (configurable, docs/behaviour.md#queries)."""
         if version == "v1.0" and self.settings.hide_service_principals_v1:
             allowed = q.types or ("user", "group", "device", "orgContact", "servicePrincipal")
             q.types = tuple(t for t in allowed if t != "servicePrincipal") or ("none",)
@@ -61,7 +61,7 @@ class MembershipMixin(GroupsMixin):
 
     # -- members ------------------------------------------------------------------------
     async def add_member(self, actor: rights.Actor, group_id: str, ref: Ref) -> None:
-        """``POST /groups/{id}/members/$ref`` → 204 (group-post-members.md; checks in spec §4 order)."""
+        """``POST /groups/{id}/members/$ref`` → 204 (group-post-members.md; checks in docs/behaviour.md#order-of-checks)."""
         gid = ids.parse_object_id(group_id)
         mail_sec = self.settings.mail_enabled_security_membership
 
@@ -83,7 +83,7 @@ class MembershipMixin(GroupsMixin):
         await self.store.write(actor.tenant_id, fn, atomic=True)
 
     async def remove_member(self, actor: rights.Actor, group_id: str, member_id: str) -> None:
-        """``DELETE /groups/{id}/members/{id}/$ref`` → 204; not a member → 404 naming the member (spec §3.10)."""
+        """``DELETE /groups/{id}/members/{id}/$ref`` → 204; not a member → 404 naming the member (docs/behaviour.md#directory-error-messages)."""
         gid = ids.parse_object_id(group_id)
         mid = ids.parse_object_id(member_id)
         mail_sec = self.settings.mail_enabled_security_membership

@@ -2,9 +2,9 @@
 
 Route-level permission lists live in :mod:`graphdir.web.routes`. What is
 decided here needs the object: delegated callers also need a directory role
-or ownership of the group (graph-behaviour.md §5.2), role-assignable groups
-need ``RoleManagement.ReadWrite.Directory`` (§1.2, §3.8), and adding devices,
-service principals and org contacts needs a grant for that type (§3.8 table).
+or ownership of the group (docs/identity.md#authorization), role-assignable groups
+need ``RoleManagement.ReadWrite.Directory`` (docs/behaviour.md#group-kinds), and adding devices,
+service principals and org contacts needs a grant for that type (https://learn.microsoft.com/en-us/graph/api/group-post-members).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def role_template_id(name_or_id: str) -> str:
 _MEMBERS_UPDATE_ALL = {GLOBAL_ADMIN, GROUPS_ADMIN, DIRECTORY_WRITERS, IDENTITY_GOVERNANCE_ADMIN, USER_ADMIN}
 _MEMBERS_UPDATE_UNIFIED = {EXCHANGE_ADMIN, SHAREPOINT_ADMIN, TEAMS_ADMIN, YAMMER_ADMIN}
 _MEMBERS_UPDATE_SECURITY = {INTUNE_ADMIN}
-#: Owners (spec §3.11): Groups Administrator on all; User Administrator / Directory Writers for user
+#: Owners (docs/identity.md#authorization): Groups Administrator on all; User Administrator / Directory Writers for user
 #: owners; Exchange/SharePoint/Teams/Yammer Administrator on Microsoft 365 groups; Intune, Knowledge
 #: Administrator/Manager and Windows 365 Administrator on security groups.
 _OWNERS_UPDATE_ALL = {GLOBAL_ADMIN, GROUPS_ADMIN}

@@ -3,7 +3,7 @@
 Which properties exist, which are returned by default, which a client may
 set on create or update, and their JSON types. Sources: resources/group.md,
 user-get.md, user-post-users.md, group-post-groups.md, group-update.md
-(graph-behaviour.md §1.2, §1.3).
+(https://learn.microsoft.com/en-us/graph/api/resources/group, https://learn.microsoft.com/en-us/graph/api/resources/user).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ ENTITY_SETS = {"user": "users", "group": "groups", "device": "devices", "service
 
 
 def canonical(schema: dict[str, Prop], name: str) -> str | None:
-    """Property names are case-insensitive on input (graph-behaviour.md §0.1)."""
+    """Property names are case-insensitive on input (docs/behaviour.md#case-insensitive-names)."""
     if name in schema:
         return name
     low = name.lower()

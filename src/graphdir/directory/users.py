@@ -1,6 +1,6 @@
 """Users: create, get (by id or userPrincipalName), list, update, delete.
 
-Graph behaviour: user-post-users.md, user-get.md, graph-behaviour.md §1.3, §3.6.
+Graph behaviour: user-post-users.md, user-get.md, https://learn.microsoft.com/en-us/graph/api/resources/user.
 """
 
 from __future__ import annotations

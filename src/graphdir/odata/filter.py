@@ -11,7 +11,7 @@ module only walks the resulting AST into the neutral IR and enforces Graph's rul
   case-insensitively; the IR carries Graph's spelling. Additions marked [INF]: ``id`` (eq/in)
   on every resource, ``groupTypes/any()`` on groups (group-list.md), and the device and
   servicePrincipal tables, whose sections the excerpt omits (written from the current docs).
-* **Advanced mode** (aad-advanced-queries.md, spec §6.2): ``ne``, ``not`` and ``endsWith``
+* **Advanced mode** (https://learn.microsoft.com/en-us/graph/aad-advanced-queries): ``ne``, ``not`` and ``endsWith``
   need ``ConsistencyLevel: eventual`` + ``$count=true``; without them they answer
   ``errors.advanced_operator(op)`` with ``op`` one of ``'ne'``, ``'not'``, ``'endsWith'``
   (the documented message for endsWith). ``ne`` and ``not`` then work wherever ``eq`` works;
@@ -32,7 +32,7 @@ module only walks the resulting AST into the neutral IR and enforces Graph's rul
   string raises only :class:`~graphdir.errors.GraphError` (inputs over 2048 characters and
   expressions nested over 48 levels are refused up front).
 
-``$search`` (spec §6.3, group-list.md, group-list-members.md) is a tiny hand-written grammar:
+``$search`` (https://learn.microsoft.com/en-us/graph/search-query-parameter, group-list.md, group-list-members.md) is a tiny hand-written grammar:
 ``"prop:token"`` clauses combined with ``AND``/``OR`` (``AND`` binds tighter) and parentheses.
 Quotes are required; ``\\"`` and ``\\\\`` escape inside them. Invalid syntax or a property
 that is not searchable answers ``400 Request_UnsupportedQuery`` ``Invalid $search clause: …``
@@ -449,7 +449,7 @@ class _Walker:
 
 
 def parse_filter(text: str, resource: str, advanced: bool) -> Predicate:
-    """Parse a ``$filter`` value for ``resource`` into IR (spec §6.2, filter-directory-objects.md).
+    """Parse a ``$filter`` value for ``resource`` into IR (https://learn.microsoft.com/en-us/graph/aad-advanced-queries, filter-directory-objects.md).
 
     ``resource`` is one of :data:`FILTER_TABLES`' keys; ``advanced`` is true when the request
     carries ``ConsistencyLevel: eventual`` and ``$count=true``. Raises only GraphError.

@@ -1,4 +1,4 @@
-"""System query options for directory collections (graph-behaviour.md §6, query-parameters.md, paging.md).
+"""System query options for directory collections (docs/behaviour.md#queries, query-parameters.md, paging.md).
 
 Turns ``$select``, ``$top``, ``$skiptoken``, ``$count``, ``$filter``,
 ``$orderby`` and ``$search`` into a :class:`~graphdir.query.ListQuery`, with

@@ -1,7 +1,7 @@
-"""References in request bodies: ``@odata.id`` and ``…@odata.bind`` URLs (spec §3.8, §3.9, §4).
+"""References in request bodies: ``@odata.id`` and ``…@odata.bind`` URLs (group-post-members.md, docs/behaviour.md#order-of-checks).
 
 Any absolute URL whose path ends ``/{entitySet}/{id}`` is accepted (Graph's host or
-our own, v1.0 or beta, sdk-wire.md G3); the entity set may be ``directoryObjects``,
+our own, v1.0 or beta, docs/behaviour.md#bodies-and-references); the entity set may be ``directoryObjects``,
 ``users``, ``groups``, ``devices``, ``servicePrincipals`` (or the doc's singular
 ``servicePrincipal``), ``contacts``/``orgContacts``/``orgContact``.
 """

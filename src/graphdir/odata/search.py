@@ -1,4 +1,4 @@
-"""``$search`` for directory collections (spec §6.3, group-list.md, group-list-members.md).
+"""``$search`` for directory collections (https://learn.microsoft.com/en-us/graph/search-query-parameter, group-list.md, group-list-members.md).
 
 A tiny grammar: ``"prop:token"`` clauses combined with ``AND``/``OR`` (``AND`` binds tighter)
 and parentheses; quotes are required. Invalid syntax or a property that is not searchable
@@ -116,7 +116,7 @@ class _SearchParser:
 
 
 def parse_search(text: str, resource: str = "group") -> Search:
-    """Parse a ``$search`` value (spec §6.3) such as ``"displayName:Video" OR "description:prod"``.
+    """Parse a ``$search`` value (https://learn.microsoft.com/en-us/graph/search-query-parameter) such as ``"displayName:Video" OR "description:prod"``.
 
     Terms match when the property has a word starting with the token (tokenised on spaces,
     ``_``, ``-``, ``.``, ``@``), case-insensitively; see :func:`graphdir.store.sqlfilter.compile_search`.

@@ -1,4 +1,4 @@
-"""Entities to Graph JSON (OData minimal metadata, graph-behaviour.md §0.2).
+"""Entities to Graph JSON (OData minimal metadata, docs/behaviour.md#response-bodies).
 
 Default property sets per type come from :mod:`graphdir.directory.schema`;
 ``$select`` narrows them; polymorphic collections carry ``@odata.type`` on

@@ -7,7 +7,7 @@ bound parameters, and property names are only ever looked up in the fixed maps b
 (:data:`COLUMNS`, :data:`JSON_SCALARS`, :data:`JSON_COLLECTIONS`); an unknown name is a
 programming error (``ValueError``).
 
-Semantics (Graph, spec §6.2 and filter-query-parameter.md):
+Semantics (Graph, https://learn.microsoft.com/en-us/graph/aad-advanced-queries and filter-query-parameter.md):
 
 * string comparisons are case-insensitive (ASCII folding, as SQLite's ``lower()``/``NOCASE``);
   ``id`` and ``userPrincipalName`` are stored lower-cased, so their values are lower-cased
@@ -209,7 +209,7 @@ class _Compiler:
         else:
             cond, args = f"{expr} {op} {ph}", [*params, value]
         if p.op == "ne":
-            # Graph's ne keeps objects where the property is null (spec §6.2).
+            # Graph's ne keeps objects where the property is null (in OData null is not equal to any value).
             return f"({_NULL_TEST.get(p.prop, expr)} IS NULL OR {cond})", [*params, *args]
         return cond, args
 
@@ -288,5 +288,5 @@ def compile_predicate(p: Predicate, dialect: str = "sqlite") -> tuple[str, list[
 
 
 def compile_search(s: Search, dialect: str = "sqlite") -> tuple[str, list[object]]:
-    """``(sql, params)`` for a ``$search`` expression over table alias ``o`` (spec §6.3)."""
+    """``(sql, params)`` for a ``$search`` expression over table alias ``o`` (https://learn.microsoft.com/en-us/graph/search-query-parameter)."""
     return _Compiler(dialect).search(s)

@@ -15,7 +15,7 @@ database itself rolls back (disk full, I/O error) fails whole. The loop never
 waits for SQLite's write lock: when another process holds it, the batch runs on
 the committer thread instead, once the lock is free.
 
-(perf-notes.md §4: group commit, checkpoints off the write path; the thread
+(bench/README.md#design-measurements: group commit, checkpoints off the write path; the thread
 hand-offs of a writer *thread* were this design's largest cost, bench/README.md.)
 """
 

@@ -53,7 +53,7 @@ def _segments(path: str) -> list[str]:
             name, _, key = seg.partition("('")
             out += [name, KeySegment(key[:-2].replace("''", "'"))]
         elif seg.endswith("()") and len(seg) > 2:
-            out.append(seg[:-2])  # delta() as the SDK sends it (sdk-wire.md G2)
+            out.append(seg[:-2])  # delta() as the SDK sends it (docs/behaviour.md#delta-with-parentheses)
         else:
             out.append(seg)
     return out

@@ -106,6 +106,6 @@ class Ctx:
         return responses.json_response(body, self.rid, self.cid)
 
     def next_link(self, opts: Options, token: str) -> str:
-        """An absolute link on the request's own origin (or the public base URL), keeping every option (sdk-wire.md G1)."""
+        """An absolute link on the request's own origin (or the public base URL), keeping every option (docs/behaviour.md#absolute-next-links)."""
         query = urlencode(opts.params + [("$skiptoken", token)], quote_via=quote, safe="$,'():@/")
         return f"{self.base}{quote(self.request.path, safe='/$().,:@')}?{query}"

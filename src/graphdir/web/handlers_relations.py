@@ -92,7 +92,7 @@ def _at_id(c: Ctx) -> str:
 
 
 async def remove_member_by_at_id(c: Ctx) -> GraphResponse:
-    """``DELETE …/members/$ref?@id=https://graph.microsoft.com/v1.0/directoryObjects/{id}`` (sdk-wire.md §5)."""
+    """``DELETE …/members/$ref?@id=https://graph.microsoft.com/v1.0/directoryObjects/{id}`` (docs/behaviour.md#remove-by-query-reference)."""
     await c.dir.remove_member(c.actor, c.args["gid"], _at_id(c))
     return c.no_content()
 

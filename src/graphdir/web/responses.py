@@ -1,7 +1,7 @@
 """Graph's response framing: headers on every response and the one place errors are rendered.
 
-graph-behaviour.md §0.3 (headers: ``request-id``, echoed ``client-request-id``,
-``OData-Version``, ``Cache-Control``), §0.4 (the error body, with ``innerError``
+docs/behaviour.md#response-headers (headers: ``request-id``, echoed ``client-request-id``,
+``OData-Version``, ``Cache-Control``), docs/behaviour.md#error-body (the error body, with ``innerError``
 ``date``/``request-id``/``client-request-id``).
 """
 

@@ -1,8 +1,8 @@
 """Matching Graph paths: case-insensitive literal segments, ``{id}`` captures and OData cast segments.
 
-Graph's path segment names are case-insensitive in practice (graph-behaviour.md
-§0.1: ``/transitiveMembers/`` vs ``/transitivemembers/``). Casts may be written
-``microsoft.graph.user`` or the SDK's short ``graph.user`` (sdk-wire.md §5).
+Graph's path segment names are case-insensitive in practice (docs/behaviour.md#case-insensitive-names:
+``/transitiveMembers/`` vs ``/transitivemembers/``). Casts may be written
+``microsoft.graph.user`` or the SDK's short ``graph.user`` (docs/behaviour.md#cast-segments).
 Every route carries its permissions (:class:`graphdir.auth.permissions.Perms`);
 a route without them cannot be built.
 """

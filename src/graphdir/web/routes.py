@@ -1,7 +1,7 @@
 """The route table: every Graph path graphdir serves, its handler and its permissions.
 
 Permission lists are least-privileged first, from the doc pages' tables
-(graph-behaviour.md §5.1; v1.0-includes__*-permissions.md). A :class:`Route`
+(https://learn.microsoft.com/en-us/graph/permissions-reference). A :class:`Route`
 cannot be built without a :class:`Perms`, so a route without permissions does
 not start.
 """
