@@ -13,12 +13,18 @@ from typing import Any
 import orjson
 
 from graphdir.directory.schema import ENTITY_SETS, SCHEMAS, TYPE_NAMES
+from graphdir.directory.users import user_identities
 from graphdir.store.base import StoredObject
 
 _DEFAULTS: dict[str, tuple[str, ...]] = {
     t: tuple(name for name, p in schema.items() if p.default and not p.write_only) for t, schema in SCHEMAS.items()
 }
 
+
+#: Collection-valued properties (of any type: a name is a collection on every type that has it):
+#: never ``null`` on the wire, ``[]`` when an object holds none (OData collections are empty, not
+#: null; ``$metadata`` declares them so).
+_COLLECTIONS = frozenset(name for schema in SCHEMAS.values() for name, p in schema.items() if p.kind in ("strings", "objects"))
 
 _TYPES = {t: "#" + name for t, name in TYPE_NAMES.items()}
 _SELECTED: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
@@ -44,13 +50,20 @@ def entity(obj: StoredObject, select: list[str] | None = None, typed: bool = Fal
     This runs once per item of every page (up to 999), so it stays a plain loop.
     """
     out: dict[str, Any] = {"@odata.type": _TYPES[obj.type]} if typed else {}
-    return _project(out, _names(obj.type, select), obj.id, obj.props, obj.deleted)
+    _project(out, _names(obj.type, select), obj.id, obj.props, obj.deleted)
+    if obj.type == "user" and "identities" in out:
+        out["identities"] = user_identities(obj.props)  # derived: in step with the UPN
+    return out
 
 
 def _project(out: dict[str, Any], names: tuple[str, ...], object_id: str, props: dict[str, Any], deleted: str | None) -> dict[str, Any]:
-    """Copy ``names`` from the attributes; ``id`` and ``deletedDateTime`` come from the object itself."""
+    """Copy ``names`` from the attributes; ``id`` and ``deletedDateTime`` come from the object itself;
+    a collection the object does not hold is ``[]``."""
     for name in names:
-        out[name] = props.get(name)
+        value = props.get(name)
+        if value is None and name in _COLLECTIONS:
+            value = []
+        out[name] = value
     if "id" in out:
         out["id"] = object_id
     if "deletedDateTime" in out:
