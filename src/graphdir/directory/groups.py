@@ -61,7 +61,8 @@ def _kind_change(old: dict[str, Any], props: dict[str, Any]) -> None:
     if "securityEnabled" in props and props["securityEnabled"] is not True:
         if not unified or old.get("isAssignableToRole") is True:
             raise errors.invalid_property_value("securityEnabled", "Group")
-    if not dynamic and ("membershipRule" in props or "membershipRuleProcessingState" in props):
+    rule_changed = any(k in props and props[k] != old.get(k) for k in ("membershipRule", "membershipRuleProcessingState"))
+    if not dynamic and rule_changed:
         raise errors.bad_request("A membershipRule can be set only on a group with the 'DynamicMembership' group type.")
     if dynamic and not was_dynamic:
         if not (props.get("membershipRule") or old.get("membershipRule")):
@@ -255,7 +256,7 @@ class GroupsMixin(UsersMixin):
         if "mailNickname" in props:
             _check_nickname(props["mailNickname"] or "")
         vis = props.get("visibility")
-        if "visibility" in props and (
+        if "visibility" in props and vis != target.props.get("visibility") and (
             vis not in ("Public", "Private") or str(target.props.get("visibility", "")).lower() == "hiddenmembership"
         ):
             raise errors.invalid_property_value("visibility", "Group")

@@ -67,6 +67,8 @@ class Route:
     doc: str
     #: ``/me`` paths: only a delegated token has a signed-in user (user-get.md).
     delegated_only: bool = False
+    #: what the route's row in the README's table adds to method, path and doc page
+    note: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.perms, Perms | Anonymous):

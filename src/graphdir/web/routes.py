@@ -51,21 +51,21 @@ ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
 def _routes() -> list[Route]:
     t: list[Route] = []
 
-    def add(method: str, path: str, handler: Handler, perms: Perms | Anonymous, doc: str) -> None:
+    def add(method: str, path: str, handler: Handler, perms: Perms | Anonymous, doc: str, note: str = "") -> None:
         pattern = tuple(path.split("/"))
         url = doc if "://" in doc else API + doc
-        t.append(Route(method, pattern, handler, perms, f"{method} /{path}", url, delegated_only=pattern[0] == "me"))
+        t.append(Route(method, pattern, handler, perms, f"{method} /{path}", url, delegated_only=pattern[0] == "me", note=note))
 
     # the service document of the whole API: anonymous, as Graph's is
-    add("GET", "$metadata", o.metadata, ANONYMOUS, "https://learn.microsoft.com/en-us/graph/traverse-the-graph")
+    add("GET", "$metadata", o.metadata, ANONYMOUS, "https://learn.microsoft.com/en-us/graph/traverse-the-graph", "CSDL of the types served, per version")
     # users
     add("GET", "users", o.list_users, READ_USERS, "user-list")
     add("GET", "users/$count", o.count_users, READ_USERS, "user-list")
     add("POST", "users", o.create_user, WRITE_USERS, "user-post-users")
-    add("GET", "users/{uid}", o.get_user, READ_USERS, "user-get")
+    add("GET", "users/{uid}", o.get_user, READ_USERS, "user-get", "by id, userPrincipalName or `users('…')`")
     add("PATCH", "users/{uid}", o.update_user, WRITE_USERS, "user-update")
     add("DELETE", "users/{uid}", o.delete_user, WRITE_USERS, "user-delete")
-    add("GET", "me", o.get_user, READ_ME, "user-get")
+    add("GET", "me", o.get_user, READ_ME, "user-get", "delegated tokens only")
     add("PATCH", "me", o.update_user, WRITE_ME, "user-update")
     for base in ("users/{uid}", "me"):
         add("GET", f"{base}/memberOf", r.user_member_of, READ_MEMBER_OF, "user-list-memberof")
@@ -77,29 +77,29 @@ def _routes() -> list[Route]:
     add("GET", "groups/$count", o.count_groups, READ_GROUPS, "group-list")
     add("POST", "groups", o.create_group, CREATE_GROUP, "group-post-groups")
     add("GET", "groups/{gid}", o.get_group, READ_GROUPS, "group-get")
-    add("PATCH", "groups/{gid}", o.update_group, WRITE_GROUP, "group-update")
+    add("PATCH", "groups/{gid}", o.update_group, WRITE_GROUP, "group-update", "incl. `members@odata.bind` / `owners@odata.bind` (20 links)")
     add("DELETE", "groups/{gid}", o.delete_group, WRITE_GROUP, "group-delete")
     # members
     add("GET", "groups/{gid}/members", r.list_members, READ_GROUPS, "group-list-members")
     add("GET", "groups/{gid}/members/$count", r.count_members, READ_GROUPS, "group-list-members")
     add("GET", "groups/{gid}/members/$ref", r.list_member_refs, READ_GROUPS, "group-list-members")
     add("POST", "groups/{gid}/members/$ref", r.add_member, WRITE_MEMBERS, "group-post-members")
-    add("DELETE", "groups/{gid}/members/$ref", r.remove_member_by_at_id, WRITE_MEMBERS, "group-delete-members")
-    add("DELETE", "groups/{gid}/members/$ref/{mid}", r.remove_member, WRITE_MEMBERS, "group-delete-members")
+    add("DELETE", "groups/{gid}/members/$ref", r.remove_member_by_at_id, WRITE_MEMBERS, "group-delete-members", "`?@id=…` (the SDKs' form)")
+    add("DELETE", "groups/{gid}/members/$ref/{mid}", r.remove_member, WRITE_MEMBERS, "group-delete-members", "the 2015 seed page's form")
     add("GET", "groups/{gid}/members/{cast}", r.list_members, READ_GROUPS, "group-list-members")
     add("GET", "groups/{gid}/members/{cast}/$count", r.count_members, READ_GROUPS, "group-list-members")
     add("GET", "groups/{gid}/members/{mid}", r.get_member, READ_GROUPS, "group-list-members")
-    add("DELETE", "groups/{gid}/members/{mid}", r.delete_member_object, WRITE_MEMBERS, "group-delete-members")
+    add("DELETE", "groups/{gid}/members/{mid}", r.delete_member_object, WRITE_MEMBERS, "group-delete-members", "deletes the member object, as Graph does")
     add("DELETE", "groups/{gid}/members/{mid}/$ref", r.remove_member, WRITE_MEMBERS, "group-delete-members")
     # owners
     add("GET", "groups/{gid}/owners", r.list_owners, READ_GROUPS, "group-list-owners")
     add("GET", "groups/{gid}/owners/$count", r.count_owners, READ_GROUPS, "group-list-owners")
     add("GET", "groups/{gid}/owners/$ref", r.list_owner_refs, READ_GROUPS, "group-list-owners")
-    add("POST", "groups/{gid}/owners/$ref", r.add_owner, WRITE_OWNERS, "group-post-owners")
+    add("POST", "groups/{gid}/owners/$ref", r.add_owner, WRITE_OWNERS, "group-post-owners", "at most 100 owners")
     add("DELETE", "groups/{gid}/owners/$ref", r.remove_owner_by_at_id, WRITE_OWNERS, "group-delete-owners")
     add("GET", "groups/{gid}/owners/{cast}", r.list_owners, READ_GROUPS, "group-list-owners")
     add("GET", "groups/{gid}/owners/{cast}/$count", r.count_owners, READ_GROUPS, "group-list-owners")
-    add("DELETE", "groups/{gid}/owners/{oid}/$ref", r.remove_owner, WRITE_OWNERS, "group-delete-owners")
+    add("DELETE", "groups/{gid}/owners/{oid}/$ref", r.remove_owner, WRITE_OWNERS, "group-delete-owners", "not the last owner")
     # memberOf of groups, directoryObjects
     add("GET", "groups/{gid}/memberOf", r.group_member_of, READ_GROUPS, "group-list-memberof")
     add("GET", "groups/{gid}/memberOf/$count", r.count_group_member_of, READ_GROUPS, "group-list-memberof")
@@ -110,7 +110,18 @@ def _routes() -> list[Route]:
 
 
 ROUTES = _routes()
-ADMIN_ROUTES = [Route("POST", ("seed",), o.seed, ADMIN, "POST /graphdir/admin/seed", "docs/behaviour.md#groups-and-users")]
+ADMIN_ROUTES = [
+    Route(
+        "POST",
+        ("seed",),
+        o.seed,
+        ADMIN,
+        "POST /graphdir/admin/seed",
+        "docs/behaviour.md#groups-and-users",
+        note="objects Graph cannot create: distribution, mail-enabled security and synced groups, devices, service principals, "
+        "org contacts (also `graphdir seed FILE.json`)",
+    )
+]
 
 BEGIN, END = "<!-- routes:begin -->", "<!-- routes:end -->"
 
@@ -118,7 +129,8 @@ BEGIN, END = "<!-- routes:begin -->", "<!-- routes:end -->"
 def _permissions(perms: Perms | Anonymous) -> str:
     if isinstance(perms, Anonymous):
         return "none (anonymous)"
-    return f"`{perms.delegated[0]}` / `{perms.application[0]}`" if perms.delegated and perms.application else f"`{(perms.delegated or perms.application)[0]}`"
+    least = dict.fromkeys(p[0] for p in (perms.delegated, perms.application) if p)
+    return " / ".join(f"`{p}`" for p in least)
 
 
 def _doc_link(doc: str) -> str:
@@ -134,14 +146,15 @@ def markdown_table(routes: list[Route] | None = None, admin: list[Route] | None 
         "Under both `/v1.0` and `/beta` (path segments are case-insensitive; `{cast}` is an OData cast such as "
         "`microsoft.graph.user` or `graph.user`; `users/{uid}` also takes a userPrincipalName or `users('…')`):",
         "",
-        "| method | path | least-privileged permission (delegated / application) | Microsoft Graph doc |",
-        "|---|---|---|---|",
+        "| method | path | least-privileged permission (delegated / application; one name when both are the same) | Microsoft Graph doc | notes |",
+        "|---|---|---|---|---|",
     ]
     for route in graph:
-        rows.append(f"| {route.method} | `/{'/'.join(route.pattern)}` | {_permissions(route.perms)} | {_doc_link(route.doc)} |")
-    rows += ["", "graphdir's own API (not Graph):", "", "| method | path | permission | doc |", "|---|---|---|---|"]
+        rows.append(f"| {route.method} | `/{'/'.join(route.pattern)}` | {_permissions(route.perms)} | {_doc_link(route.doc)} | {route.note} |")
+    rows += ["", "graphdir's own API (not Graph):", "", "| method | path | role | doc | notes |", "|---|---|---|---|---|"]
     for route in ADMIN_ROUTES if admin is None else admin:
-        rows.append(f"| {route.method} | `/graphdir/admin/{'/'.join(route.pattern)}` | {_permissions(route.perms)} | [{route.doc}]({route.doc}) |")
+        path = f"/graphdir/admin/{'/'.join(route.pattern)}"
+        rows.append(f"| {route.method} | `{path}` | {_permissions(route.perms)} | [{route.doc}]({route.doc}) | {route.note} |")
     return "\n".join(rows) + "\n"
 
 
