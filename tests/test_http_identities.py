@@ -94,3 +94,8 @@ async def test_a_user_read_and_sent_back_is_accepted(api: Api) -> None:
     body = {k: v for k, v in read.items() if not k.startswith("@")} | {"jobTitle": "Round trip"}
     assert_no_content(await api.patch(f"/v1.0/users/{user['id']}", json=body))
     assert assert_odata_json(await api.get(f"/v1.0/users/{user['id']}"))["jobTitle"] == "Round trip"
+
+
+async def test_a_seeded_user_without_upn_has_no_derived_identity(api: Api) -> None:
+    seeded = await api.seed("user")
+    assert await identities(api, "v1.0", seeded["id"]) == []
