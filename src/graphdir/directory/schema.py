@@ -226,7 +226,7 @@ def in_version(prop: Prop, version: str) -> bool:
 
 
 def canonical(schema: dict[str, Prop], name: str, version: str | None = None) -> str | None:
-    """Property names are case-insensitive on input (graph-behaviour.md §0.1); with ``version``,
+    """Property names are case-insensitive on input (docs/behaviour.md#case-insensitive-names); with ``version``,
     a property that version does not have is not found."""
     found = name if name in schema else None
     if found is None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphdir import errors
+from graphdir.directory.common import Ref
 from graphdir.odata import metadata as csdl
 from graphdir.odata.refs import bind_list, unknown_binds
 from graphdir.web.context import Ctx
@@ -85,7 +88,7 @@ async def _count(c: Ctx, type_: str) -> GraphResponse:
     return c.text(str(page.count or 0))
 
 
-def _binds(body: dict[str, object]) -> tuple[list, list]:  # type: ignore[type-arg]
+def _binds(body: dict[str, Any]) -> tuple[list[Ref], list[Ref]]:
     extra = unknown_binds(body)
     if extra:
         raise errors.property_not_found(extra[0].split("@")[0], "microsoft.graph.group")
