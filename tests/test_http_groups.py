@@ -38,6 +38,7 @@ GROUP_DEFAULTS = {
     "preferredLanguage", "proxyAddresses", "renewedDateTime", "resourceBehaviorOptions", "resourceProvisioningOptions",
     "securityEnabled", "securityIdentifier", "theme", "visibility", "onPremisesProvisioningErrors",
 }  # fmt: skip
+MSG_READ_ONLY = "Property '{}' is read-only and cannot be set."
 PRIVILEGED_ROLE_ADMIN = "e8611ab8-c189-46e8-94e1-60213ab1f814"
 GROUPS_ADMIN = "fdd7a751-b60b-444a-984c-02652fe8fa1c"
 
@@ -381,7 +382,8 @@ async def test_update_group_errors_change_nothing(api: Api) -> None:
             "Request_BadRequest",
             "Invalid value specified for property 'visibility' of resource 'Group'.",
         ),
-        ({"displayName": "X", "mailEnabled": True}, 400, "Request_BadRequest", "Property 'mailEnabled' is read-only and cannot be set."),
+        ({"displayName": "X", "createdDateTime": "2001-01-01T00:00:00Z"}, 400, "Request_BadRequest", MSG_READ_ONLY.format("createdDateTime")),
+        ({"displayName": "X", "mailEnabled": True}, 400, "Request_BadRequest", "Invalid value specified for property 'mailEnabled' of resource 'Group'."),
         (
             {"displayName": "X", "membershipRule": 'user.city -eq "x"'},
             400,

@@ -109,16 +109,17 @@ async def test_top_max_999_and_1000(api: Api) -> None:
     api.bulk_users(120)
     body = assert_odata_json(await api.get("/v1.0/users", params={"$top": "999"}))
     assert len(body["value"]) == 120 and "@odata.nextLink" not in body
-    for bad in (1000, 0, -5):
+    for bad in (1000, 0):
         assert_error(await api.get("/v1.0/users", params={"$top": str(bad)}), 400, "Request_BadRequest", page_size_error(bad))
     group = await api.create_group()
     assert_error(await api.get(f"/v1.0/groups/{group['id']}/members", params={"$top": "1000"}), 400, "Request_BadRequest", page_size_error(1000))
-    assert_error(
-        await api.get("/v1.0/users", params={"$top": "ten"}),
-        400,
-        "BadRequest",
-        "Invalid value 'ten' for $top query option found. The $top query option requires a non-negative integer value.",
-    )
+    for bad_value in ("ten", "-5"):  # a negative $top is the OData parser's error, not the page size's
+        assert_error(
+            await api.get("/v1.0/users", params={"$top": bad_value}),
+            400,
+            "BadRequest",
+            f"Invalid value '{bad_value}' for $top query option found. The $top query option requires a non-negative integer value.",
+        )
 
 
 async def test_top_over_max_cap_setting(make_api) -> None:  # type: ignore[no-untyped-def]

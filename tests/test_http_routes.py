@@ -56,6 +56,12 @@ def me_token(api: Api, w: World) -> str:
     return api.token(user_id=w.user["id"], scopes=["User.ReadWrite", "GroupMember.Read.All"])
 
 
+# -- the service document ----------------------------------------------------------------------
+@case("GET /$metadata")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/$metadata", auth=False), 200
+
+
 # -- users -------------------------------------------------------------------------------------
 @case("GET /users")
 async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
@@ -321,6 +327,10 @@ async def test_route(api: Api, version: str, name: str) -> None:
     resp, status = await CASES[name](api, version, world)
     if status == 204:
         assert_no_content(resp)
+    elif name == "GET /$metadata":
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"] == "application/xml"
+        assert resp.content.startswith(b"<?xml")
     elif name in EXPECTED_COUNTS:
         assert resp.status_code == 200, resp.text
         assert resp.headers["content-type"].startswith("text/plain")

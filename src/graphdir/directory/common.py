@@ -39,23 +39,30 @@ def security_identifier(object_id: str) -> str:
     return "S-1-12-1-" + "-".join(str(p) for p in parts)
 
 
-def validate_body(schema: dict[str, Prop], body: dict[str, Any], type_key: str, mode: str) -> dict[str, Any]:
+def validate_body(
+    schema: dict[str, Prop], body: dict[str, Any], type_key: str, mode: str, version: str = "v1.0", current: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Check a POST/PATCH body against the type's properties; return canonical names → values.
 
-    Unknown properties → 400 (the OData reader's message); wrong JSON types → 400
-    ``Invalid value specified for property …``; read-only ones → 400.
+    Unknown properties (also those ``version`` does not have) → 400 (the OData reader's message);
+    wrong JSON types or characters a directory string cannot hold → 400 ``Invalid value specified
+    for property …``; read-only ones → 400, except on update (``current`` given) when the value
+    sent is the one the object already has: that is accepted and changes nothing (clients send
+    back what they read, as group-update.md's own example does).
     ``@odata.type`` (the SDKs send it, docs/behaviour.md#bodies-and-references) is accepted and ignored.
     """
     out: dict[str, Any] = {}
     for key, value in body.items():
         if key == "@odata.type" or key.endswith("@odata.bind"):
             continue
-        name = canonical(schema, key)
+        name = canonical(schema, key, version)
         if name is None:
             raise errors.property_not_found(key, TYPE_NAMES[type_key])
         prop = schema[name]
         allowed = prop.create if mode == "create" else prop.update
         if not allowed:
+            if current is not None and name in current and current[name] == value:
+                continue
             raise errors.bad_request(f"Property '{name}' is read-only and cannot be set.")
         if not check_value(prop, value):
             raise errors.invalid_property_value(name, RESOURCE_NAMES[type_key])

@@ -25,6 +25,53 @@ def _check_nickname(nick: str) -> None:
         raise errors.invalid_property_value("mailNickname", "Group")
 
 
+_GROUP_TYPES = {"unified": "Unified", "dynamicmembership": "DynamicMembership"}
+
+
+def _group_types(value: Any) -> list[str]:
+    """``groupTypes`` in Graph's spelling (compared case-insensitively); only the two known values."""
+    types = value or []
+    if any(t.lower() not in _GROUP_TYPES for t in types):
+        raise errors.invalid_property_value("groupTypes", "Group")
+    return list(dict.fromkeys(_GROUP_TYPES[t.lower()] for t in types))
+
+
+def _kind_change(old: dict[str, Any], props: dict[str, Any]) -> None:
+    """What a PATCH may change of a group's kind (``groupTypes``, ``mailEnabled``, ``securityEnabled``).
+
+    Graph (group-update.md, resources/group.md, groups overview): a group is never converted between
+    a Microsoft 365 group and a security group (``Unified`` cannot be added or removed) and
+    ``mailEnabled`` is not changed through Graph; ``DynamicMembership`` may be added (with a
+    ``membershipRule``; processing starts ``On``) or removed (the members stay, the rule goes);
+    ``securityEnabled`` is updatable, but a group that is not mail-enabled must stay
+    security-enabled and so must a role-assignable group. Values sent unchanged are accepted.
+    Refusals answer ``Invalid value specified for property '…' of resource 'Group'.``
+    (docs/behaviour.md). ``props`` is normalised in place.
+    """
+    was_unified, was_dynamic = kinds.is_unified(old), kinds.is_dynamic(old)
+    if "groupTypes" in props:
+        props["groupTypes"] = new_types = _group_types(props["groupTypes"])
+        unified, dynamic = "Unified" in new_types, "DynamicMembership" in new_types
+        if unified != was_unified or (dynamic and old.get("isAssignableToRole") is True):
+            raise errors.invalid_property_value("groupTypes", "Group")
+    else:
+        unified, dynamic = was_unified, was_dynamic
+    if "mailEnabled" in props and bool(props["mailEnabled"]) != bool(old.get("mailEnabled")):
+        raise errors.invalid_property_value("mailEnabled", "Group")
+    if "securityEnabled" in props and props["securityEnabled"] is not True:
+        if not unified or old.get("isAssignableToRole") is True:
+            raise errors.invalid_property_value("securityEnabled", "Group")
+    rule_changed = any(k in props and props[k] != old.get(k) for k in ("membershipRule", "membershipRuleProcessingState"))
+    if not dynamic and rule_changed:
+        raise errors.bad_request("A membershipRule can be set only on a group with the 'DynamicMembership' group type.")
+    if dynamic and not was_dynamic:
+        if not (props.get("membershipRule") or old.get("membershipRule")):
+            raise errors.required_property("membershipRule")
+        props.setdefault("membershipRuleProcessingState", "On")
+    elif was_dynamic and not dynamic:
+        props["membershipRule"] = props["membershipRuleProcessingState"] = None
+
+
 def _group_defaults(gid: str, created: str, props: dict[str, Any], domain: str) -> dict[str, Any]:
     unified = kinds.kind(props) == "unified"
     nick = props.get("mailNickname")
@@ -98,22 +145,18 @@ class GroupsMixin(UsersMixin):
             raise errors.quota_exceeded(tx.count_owners(group.id), kinds.MAX_OWNERS, "owners")
 
     async def create_group(
-        self, actor: rights.Actor, body: dict[str, Any], owners: list[Ref], members: list[Ref]
+        self, actor: rights.Actor, body: dict[str, Any], owners: list[Ref], members: list[Ref], version: str = "v1.0"
     ) -> StoredObject:
         """``POST /groups`` → 201 (group-post-groups.md). Only security and Microsoft 365 groups can be created."""
         rights.check_group_write(actor, None, False)
-        props = validate_body(GROUP, body, "group", "create")
+        props = validate_body(GROUP, body, "group", "create", version)
         for name in _REQUIRED_GROUP:
             if props.get(name) is None or props.get(name) == "":
                 raise errors.required_property(name)
         _check_nickname(props["mailNickname"])
         if len(owners) + len(members) > kinds.MAX_LINKS:
             raise errors.too_many_links()
-        types = props.get("groupTypes") or []
-        known = {"unified": "Unified", "dynamicmembership": "DynamicMembership"}
-        if any(t.lower() not in known for t in types):
-            raise errors.invalid_property_value("groupTypes", "Group")
-        props["groupTypes"] = [known[t.lower()] for t in types]
+        props["groupTypes"] = _group_types(props.get("groupTypes"))
         k = kinds.kind(props)
         if k in ("mailSecurity", "distribution"):
             raise errors.mail_enabled_create()
@@ -195,11 +238,17 @@ class GroupsMixin(UsersMixin):
         return self.store.list_objects(actor.tenant_id, ("group",), q)
 
     async def update_group(
-        self, actor: rights.Actor, key: str, body: dict[str, Any], owners: list[Ref], members: list[Ref]
+        self, actor: rights.Actor, key: str, body: dict[str, Any], owners: list[Ref], members: list[Ref], version: str = "v1.0"
     ) -> None:
-        """``PATCH /groups/{id}`` → 204; ``members@odata.bind`` adds up to 20 members, all or nothing (docs/behaviour.md#membership)."""
+        """``PATCH /groups/{id}`` → 204; ``members@odata.bind`` adds up to 20 members, all or nothing.
+
+        https://learn.microsoft.com/en-us/graph/api/group-update: read-only properties sent with
+        their current values are accepted (the page's own example sends ``groupTypes`` and
+        ``mailEnabled`` unchanged); what may really change of a group's kind is decided by
+        :func:`_kind_change` (docs/behaviour.md, "Groups and users").
+        """
         target = self.resolve_group(actor.tenant_id, key)
-        props = validate_body(GROUP, body, "group", "update")
+        props = validate_body(GROUP, body, "group", "update", version, current=target.props)
         if len(owners) + len(members) > kinds.MAX_LINKS:
             raise errors.too_many_links()
         if "displayName" in props and not props["displayName"]:
@@ -207,12 +256,10 @@ class GroupsMixin(UsersMixin):
         if "mailNickname" in props:
             _check_nickname(props["mailNickname"] or "")
         vis = props.get("visibility")
-        if "visibility" in props and (
+        if "visibility" in props and vis != target.props.get("visibility") and (
             vis not in ("Public", "Private") or str(target.props.get("visibility", "")).lower() == "hiddenmembership"
         ):
             raise errors.invalid_property_value("visibility", "Group")
-        if ("membershipRule" in props or "membershipRuleProcessingState" in props) and not kinds.is_dynamic(target.props):
-            raise errors.bad_request("A membershipRule can be set only on a group with the 'DynamicMembership' group type.")
         if props.get("membershipRuleProcessingState") not in (None, "On", "Paused"):
             raise errors.invalid_property_value("membershipRuleProcessingState", "Group")
 
@@ -229,6 +276,7 @@ class GroupsMixin(UsersMixin):
                     raise errors.on_premises_readonly()
                 if kinds.kind(group.props) in ("mailSecurity", "distribution"):
                     raise errors.mail_enabled_readonly()
+                _kind_change(group.props, props)
                 group.props.update(props)
                 tx.update(group)
                 tx.record(Change(group.id, "group", "update", actor=actor.label, detail={"props": sorted(props)}))

@@ -12,7 +12,7 @@ from graphdir import errors, ids
 from graphdir.directory import rights
 from graphdir.directory.base import DirectoryBase
 from graphdir.directory.common import get_live, hash_password, now, soft_delete, validate_body
-from graphdir.directory.schema import USER
+from graphdir.directory.schema import COMPLEX_TYPES, USER, canonical
 from graphdir.query import ListQuery
 from graphdir.store.base import Change, Conflict, Page, StoredObject, Txn
 
@@ -20,6 +20,7 @@ _UPN_ALIAS = re.compile(r"^[A-Za-z0-9'.\-_!#^~]+$")
 _REQUIRED_USER = ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName")
 
 
+_IDENTITY = COMPLEX_TYPES["objectIdentity"]
 _DUPLICATE_UPN = "Another object with the same value for property userPrincipalName already exists."
 
 
@@ -41,6 +42,38 @@ def _check_password(profile: dict[str, Any]) -> str:
             "The specified password does not comply with password complexity requirements. Please provide a different password."
         )
     return pw
+
+
+def user_identities(props: dict[str, Any]) -> list[dict[str, Any]]:
+    """A user's ``identities`` as Graph returns them: first the ``userPrincipalName`` identity, always
+    derived from the current UPN (so it follows every UPN change), then those a client set.
+
+    https://learn.microsoft.com/en-us/graph/api/user-get (example 3) and resources/objectidentity:
+    ``{"signInType": "userPrincipalName", "issuer": <the UPN's domain>, "issuerAssignedId": <UPN>}``.
+    """
+    upn = props.get("userPrincipalName")
+    own = [i for i in props.get("identities") or [] if isinstance(i, dict)]
+    if not isinstance(upn, str) or "@" not in upn:
+        return own
+    return [{"signInType": "userPrincipalName", "issuer": upn.rpartition("@")[2], "issuerAssignedId": upn}, *own]
+
+
+def _own_identities(identities: list[dict[str, Any]] | None, upn: str) -> list[dict[str, Any]]:
+    """The identities a client sent, to store: the ``userPrincipalName`` one is derived, so it is
+    accepted only when it names the user's UPN (and then not stored); every other needs a
+    ``signInType`` and an ``issuer``. Anything else → 400 invalid value."""
+    out: list[dict[str, Any]] = []
+    for item in identities or []:
+        fields = {canonical(_IDENTITY, k) or k: v for k, v in item.items()}
+        sign_in, issuer, assigned = fields.get("signInType"), fields.get("issuer"), fields.get("issuerAssignedId")
+        if sign_in == "userPrincipalName":
+            if not isinstance(assigned, str) or assigned.lower() != upn.lower():
+                raise errors.invalid_property_value("identities", "User")
+            continue
+        if not sign_in or not issuer:
+            raise errors.invalid_property_value("identities", "User")
+        out.append({"signInType": sign_in, "issuer": issuer, "issuerAssignedId": assigned})
+    return out
 
 
 class UsersMixin(DirectoryBase):
@@ -80,6 +113,8 @@ class UsersMixin(DirectoryBase):
             if props.get(name) in (None, ""):
                 raise errors.required_property(name)
         self._check_upn(actor.tenant_id, props["userPrincipalName"])
+        if "identities" in props:
+            props["identities"] = _own_identities(props["identities"], props["userPrincipalName"])
         stored_profile = _stored_profile(dict(props["passwordProfile"]))
         created = now()
         obj_props: dict[str, Any] = {
@@ -124,7 +159,7 @@ class UsersMixin(DirectoryBase):
         """``PATCH /users/{id}`` → 204."""
         target = self.resolve_user(actor.tenant_id, key)
         rights.check_user_write(actor, target.id)
-        props = validate_body(USER, body, "user", "update")
+        props = validate_body(USER, body, "user", "update", current=target.props)
         if "displayName" in props and not props["displayName"]:
             raise errors.invalid_property_value("displayName", "User")
         if "userPrincipalName" in props:
@@ -135,6 +170,8 @@ class UsersMixin(DirectoryBase):
             if not isinstance(props["passwordProfile"], dict):  # null: a password cannot be cleared
                 raise errors.invalid_property_value("passwordProfile", "User")
             props["passwordProfile"] = _stored_profile(dict(props["passwordProfile"]))
+        if "identities" in props:
+            props["identities"] = _own_identities(props["identities"], props.get("userPrincipalName") or str(target.props.get("userPrincipalName")))
 
         def fn(tx: Txn) -> None:
             obj = get_live(tx, target.id, ("user",))

@@ -161,6 +161,8 @@ def _tokens(text: str) -> list[Token]:
     * ``x in ('a')`` is a one-item list (the grammar only knows ``('a',)``).
     """
     raw = list(ODataLexer().tokenize(text))
+    if not text.isascii():
+        _refuse_non_ascii(raw, text)
     out: list[Token] = []
     i = 0
     while i < len(raw):
@@ -193,6 +195,18 @@ def _tokens(text: str) -> list[Token]:
     return out
 
 
+def _refuse_non_ascii(tokens: list[Token], text: str) -> None:
+    """Outside string literals only ASCII: the lexer's ``\\d`` and ``\\s`` would take ``５`` for a
+    digit and an ideographic space for a blank, which Graph's OData parser does not."""
+    for tok, nxt in zip(tokens, [*tokens[1:], None], strict=True):
+        if tok.type == "STRING":
+            continue
+        end = len(text) if nxt is None else nxt.index
+        for pos in range(tok.index, end):
+            if not text[pos].isascii():
+                raise errors.invalid_filter(f"Syntax error: character '{text[pos]}' is not valid at position {pos} in '{text}'.")
+
+
 def _syntax_detail(exc: Exception, text: str) -> str:
     """Microsoft.OData-style detail for a parse failure."""
     if isinstance(exc, oq_exc.TokenizingException):
@@ -215,6 +229,8 @@ def _syntax_detail(exc: Exception, text: str) -> str:
 def _parse_ast(text: str) -> ast._Node:
     try:
         node = ODataParser().parse(iter(_tokens(text)))
+    except errors.GraphError:
+        raise
     except Exception as exc:  # noqa: BLE001 - odata-query/sly raise assorted errors; all are 400
         raise errors.invalid_filter(_syntax_detail(exc, text)) from None
     if not isinstance(node, ast._Node):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from graphdir import errors
-from graphdir.directory.schema import SCHEMAS, TYPE_NAMES, canonical
+from graphdir.directory.schema import NAVIGATION, OTHER_NAVIGATION, SCHEMAS, TYPE_NAMES, Prop, canonical
 from graphdir.odata.filter import parse_filter, parse_search
 from graphdir.query import ListQuery
 
@@ -27,7 +27,6 @@ KNOWN = {"$select", "$top", "$skiptoken", "$count", "$filter", "$orderby", "$sea
 class Options:
     query: ListQuery
     select: list[str] | None = None
-    expand: list[str] = field(default_factory=list)
     params: list[tuple[str, str]] = field(default_factory=list)  # everything but $skiptoken, for nextLink
 
 
@@ -42,19 +41,46 @@ def encode_skiptoken(after: tuple[str, ...], order: str | None) -> str:
 
 
 def decode_skiptoken(token: str, order: str | None) -> tuple[str, ...]:
+    """The keyset position of a ``$skiptoken`` made by :func:`encode_skiptoken` for this request.
+
+    Anything else answers the one bad-skip-token 400 (https://learn.microsoft.com/en-us/graph/paging:
+    clients use nextLinks verbatim): not base64url JSON, another order, or a position whose shape
+    does not fit the order (one key when ordered by id, two — displayName, id — by displayName).
+    """
     try:
         data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after = data["a"]
         if data.get("o", "") != (order or "") or not isinstance(after, list) or not all(isinstance(x, str) for x in after):
             raise ValueError
+        if len(after) != (2 if order else 1):
+            raise ValueError
         return tuple(after)
-    except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
+    except (ValueError, TypeError, KeyError, AttributeError, orjson.JSONDecodeError):
         raise errors.bad_request("Invalid skip token: the $skiptoken value is not valid for this request.") from None
 
 
-def parse_select(value: str, resource: str) -> list[str]:
-    """``$select`` names are case-insensitive; unknown ones are refused like Graph's OData parser does."""
-    schemas = [SCHEMAS[resource]] if resource in SCHEMAS else list(SCHEMAS.values())
+def _find(resource: str, name: str, version: str) -> Prop | None:
+    """The property ``name`` (any case) of the resource's type on ``version``; for directoryObject
+    listings, of any type they may hold."""
+    for schema in [SCHEMAS[resource]] if resource in SCHEMAS else SCHEMAS.values():
+        found = canonical(schema, name, version)
+        if found:
+            return schema[found]
+    return None
+
+
+def _type_name(resource: str) -> str:
+    return TYPE_NAMES.get(resource, "microsoft.graph.directoryObject")
+
+
+def _not_found(name: str, resource: str) -> errors.GraphError:
+    """The OData parser's message for a name the type does not have."""
+    return errors.GraphError(400, "BadRequest", f"Could not find a property named '{name}' on type '{_type_name(resource)}'.")
+
+
+def parse_select(value: str, resource: str, version: str = "v1.0") -> list[str]:
+    """``$select`` names are case-insensitive; unknown ones (also those ``version`` does not have)
+    are refused like Graph's OData parser does."""
     out: list[str] = []
     for raw in value.split(","):
         name = raw.strip()
@@ -63,26 +89,75 @@ def parse_select(value: str, resource: str) -> list[str]:
         if name == "*":
             out.append("*")
             continue
-        found = None
-        for schema in schemas:
-            found = canonical(schema, name)
-            if found:
-                break
-        if found is None or (resource in SCHEMAS and SCHEMAS[resource][found].write_only):
-            type_name = TYPE_NAMES.get(resource, "microsoft.graph.directoryObject")
-            raise errors.GraphError(400, "BadRequest", f"Could not find a property named '{name}' on type '{type_name}'.")
-        if found not in out:
-            out.append(found)
+        prop = _find(resource, name, version)
+        if prop is None or (resource in SCHEMAS and prop.write_only):
+            raise _not_found(name, resource)
+        if prop.name not in out:
+            out.append(prop.name)
     return out
 
 
+def check_expand(value: str, resource: str, version: str = "v1.0") -> None:
+    """``$expand`` is not built yet: every expansion answers a Graph-shaped 400 (docs/behaviour.md).
+
+    * a navigation property of the type — one graphdir serves (``members``, ``owners``,
+      ``memberOf``) or another of Graph's (``photo``, ``manager``…) — a complex property, or ``*``
+      answers Graph's ``400 ExpandNotSupported`` "Expand is not allowed for property 'Photo'
+      according to the entity schema."
+      (https://learn.microsoft.com/en-us/graph/query-parameters#error-handling-for-query-parameters);
+      graphdir's ``$metadata`` declares every entity set not expandable;
+    * another structural property answers the OData parser's "Property '…' on type '…' is not a
+      navigation property or complex property. Only navigation properties can be expanded.";
+    * any other name answers the parser's "Could not find a property named '…' on type '…'.".
+
+    Nested options (``members($select=id)``) and paths (``members/$ref``) are judged by their
+    first name; the first name that fails decides.
+    """
+    for raw in _split_top_level(value):
+        name = raw.split("(", 1)[0].split("/", 1)[0].strip()
+        if not name:
+            continue
+        low = name.lower()
+        navigation = [n for n in (*NAVIGATION.get(resource, ()), *OTHER_NAVIGATION.get(resource, ())) if n.lower() == low]
+        prop = None if navigation else _find(resource, name, version)
+        if navigation or name == "*" or (prop is not None and prop.complex):
+            shown = navigation[0] if navigation else prop.name if prop is not None else name
+            raise errors.GraphError(
+                400, "ExpandNotSupported", f"Expand is not allowed for property '{shown[:1].upper()}{shown[1:]}' according to the entity schema."
+            )
+        if prop is not None:
+            raise errors.GraphError(
+                400,
+                "BadRequest",
+                f"Property '{name}' on type '{_type_name(resource)}' is not a navigation property or complex property. "
+                "Only navigation properties can be expanded.",
+            )
+        raise _not_found(name, resource)
+
+
+def _split_top_level(value: str) -> list[str]:
+    """Split on commas outside parentheses: ``members($select=id,displayName),owners``."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(value):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(value[start:i])
+            start = i + 1
+    parts.append(value[start:])
+    return parts
+
+
 def parse_top(value: str, cap: bool) -> int:
-    try:
-        top = int(value)
-    except ValueError:
+    """``$top``: ASCII digits only (``int()`` would also take ``５``, `` 5`` and ``1_0``)."""
+    if not (value.isascii() and value.isdigit()):
         raise errors.GraphError(
             400, "BadRequest", f"Invalid value '{value}' for $top query option found. The $top query option requires a non-negative integer value."
-        ) from None
+        )
+    top = int(value)
     if top > MAX_TOP and cap:
         return MAX_TOP
     if top < 1 or top > MAX_TOP:
@@ -98,6 +173,7 @@ def parse_options(
     relationship: bool = False,
     collection: bool = True,
     cap_top: bool = False,
+    version: str = "v1.0",
 ) -> Options:
     """Parse a request's query options. ``resource`` names the item type ("user", "group" or
     "directoryObject"); ``relationship`` is true for members/owners/memberOf listings."""
@@ -120,16 +196,16 @@ def parse_options(
     q = ListQuery()
     out = Options(q, params=kept)
     if "$select" in opts:
-        out.select = parse_select(opts["$select"], resource)
+        out.select = parse_select(opts["$select"], resource, version)
     if "$expand" in opts:
-        out.expand = [e.strip() for e in opts["$expand"].split(",") if e.strip()]
+        check_expand(opts["$expand"], resource, version)
     if not collection:
         extra = [k for k in opts if k not in ("$select", "$expand", "$format")]
         if extra:
             raise errors.GraphError(400, "BadRequest", f"Query option '{extra[0]}' is not allowed on a single entity.")
         return out
     count_true = opts.get("$count", "").lower() == "true"
-    if "$count" in opts and opts["$count"].lower() not in ("true", "false"):
+    if "$count" in opts and opts["$count"].lower() not in ("true", "false"):  # only ASCII folds to these
         raise errors.GraphError(400, "BadRequest", f"Invalid value '{opts['$count']}' for $count query option found. Valid values are 'true' and 'false'.")
     advanced = eventual and count_true
     q.count = advanced

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from graphdir import bootstrap, errors
 from graphdir.auth.authority import Authority
 from graphdir.auth.external import load_external_issuers
-from graphdir.auth.permissions import actor_from_claims, authorize
+from graphdir.auth.permissions import Perms, actor_from_claims, authorize
 from graphdir.auth.tokens import KeyRing, Validator
 from graphdir.directory.rights import Actor
 from graphdir.directory.service import Directory
@@ -39,6 +39,8 @@ from graphdir.web.routes import ADMIN_ROUTES, ROUTES
 log = logging.getLogger("graphdir")
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"]
 _VERSIONS = frozenset({"v1.0", "beta"})
+#: the caller of an anonymous route: no tenant, no permissions
+_NOBODY = Actor(tenant_id="")
 
 
 def _segments(path: str) -> list[str]:
@@ -116,11 +118,10 @@ class GraphApp:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise errors.payload_too_large(limit)
-            except ValueError:
-                raise errors.bad_request("Invalid Content-Length header.") from None
+            if not (declared.isascii() and declared.isdigit()):  # int() would take " 5", "５", "1_0"
+                raise errors.bad_request("Invalid Content-Length header.")
+            if int(declared) > limit:
+                raise errors.payload_too_large(limit)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -157,10 +158,14 @@ class GraphApp:
         rid, cid = responses.request_ids(request.headers)
         try:
             match = router.match(request.method, _segments(path))
-            actor = self._actor(request.headers)
-            if match.route.delegated_only and not actor.delegated:
-                raise me_needs_delegated()  # before the permission check: roles cannot help
-            authorize(actor, match.route.perms)
+            perms = match.route.perms
+            if isinstance(perms, Perms):
+                actor = self._actor(request.headers)
+                if match.route.delegated_only and not actor.delegated:
+                    raise me_needs_delegated()  # before the permission check: roles cannot help
+                authorize(actor, perms)
+            else:  # the table's ANONYMOUS marker ($metadata): no token read, none needed
+                actor = _NOBODY
             ctx = Ctx(request, version, match.args, actor, self, rid, cid)
             response: GraphResponse = await match.route.handler(ctx)
             return response

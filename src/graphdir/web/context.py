@@ -68,6 +68,7 @@ class Ctx:
             relationship=relationship,
             collection=collection,
             cap_top=self.app.settings.top_over_max == "cap",
+            version=self.version,
         )
 
     # -- responses ----------------------------------------------------------------
@@ -76,6 +77,10 @@ class Ctx:
 
     def text(self, text: str) -> GraphResponse:
         return responses.text_response(text, self.rid, self.cid)
+
+    def xml(self, body: bytes) -> GraphResponse:
+        """An XML document (the CSDL ``$metadata``), ``Content-Type: application/xml``."""
+        return responses.GraphResponse(200, body, self.rid, self.cid, b"application/xml")
 
     def entity(self, obj: StoredObject, opts: Options | None, status: int = 200, entity_set: str | None = None) -> GraphResponse:
         select = opts.select if opts else None

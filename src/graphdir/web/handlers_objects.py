@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphdir import errors
+from graphdir.directory.common import Ref
+from graphdir.odata import metadata as csdl
 from graphdir.odata.refs import bind_list, unknown_binds
 from graphdir.web.context import Ctx
 from graphdir.web.responses import GraphResponse
@@ -22,6 +26,13 @@ def _me(c: Ctx) -> str:
 
 def user_key(c: Ctx) -> str:
     return _me(c) if "uid" not in c.args else c.args["uid"]
+
+
+# -- the service ----------------------------------------------------------------------
+async def metadata(c: Ctx) -> GraphResponse:
+    """``GET /{version}/$metadata``: the CSDL document every ``@odata.context`` points at
+    (https://learn.microsoft.com/en-us/graph/traverse-the-graph); anonymous, query options ignored."""
+    return c.xml(csdl.document(c.version))
 
 
 # -- users ---------------------------------------------------------------------------
@@ -77,7 +88,7 @@ async def _count(c: Ctx, type_: str) -> GraphResponse:
     return c.text(str(page.count or 0))
 
 
-def _binds(body: dict[str, object]) -> tuple[list, list]:  # type: ignore[type-arg]
+def _binds(body: dict[str, Any]) -> tuple[list[Ref], list[Ref]]:
     extra = unknown_binds(body)
     if extra:
         raise errors.property_not_found(extra[0].split("@")[0], "microsoft.graph.group")
@@ -87,7 +98,7 @@ def _binds(body: dict[str, object]) -> tuple[list, list]:  # type: ignore[type-a
 async def create_group(c: Ctx) -> GraphResponse:
     body = await c.body()
     owners, members = _binds(body)
-    obj = await c.dir.create_group(c.actor, body, owners, members)
+    obj = await c.dir.create_group(c.actor, body, owners, members, c.version)
     return c.entity(obj, None, status=201)
 
 
@@ -99,7 +110,7 @@ async def get_group(c: Ctx) -> GraphResponse:
 async def update_group(c: Ctx) -> GraphResponse:
     body = await c.body()
     owners, members = _binds(body)
-    await c.dir.update_group(c.actor, c.args["gid"], body, owners, members)
+    await c.dir.update_group(c.actor, c.args["gid"], body, owners, members, c.version)
     return c.no_content()
 
 

@@ -3,18 +3,19 @@
 Graph's path segment names are case-insensitive in practice (docs/behaviour.md#case-insensitive-names:
 ``/transitiveMembers/`` vs ``/transitivemembers/``). Casts may be written
 ``microsoft.graph.user`` or the SDK's short ``graph.user`` (docs/behaviour.md#cast-segments).
-Every route carries its permissions (:class:`graphdir.auth.permissions.Perms`);
-a route without them cannot be built.
+Every route carries its permissions (:class:`graphdir.auth.permissions.Perms`, or the explicit
+:data:`ANONYMOUS` marker) and its Microsoft doc page; a route without either cannot be built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from graphdir import errors
 from graphdir.auth.permissions import Perms
+from graphdir.web.context import Ctx
+from graphdir.web.responses import GraphResponse
 
 CASTS = {
     "microsoft.graph.user": "user",
@@ -26,7 +27,25 @@ CASTS = {
 }
 CASTS.update({k[len("microsoft."):]: v for k, v in list(CASTS.items())})
 
-Handler = Callable[[Any], Awaitable[Any]]
+#: A route's handler: thin, one per Graph operation (web/handlers_*.py).
+Handler = Callable[[Ctx], Awaitable[GraphResponse]]
+
+#: Where a route's doc page may live: Microsoft's Graph docs, or this repository's docs for
+#: graphdir's own routes (the admin API).
+DOC_PREFIXES = ("https://learn.microsoft.com/en-us/graph/", "docs/")
+
+
+class Anonymous:
+    """The route table's explicit marker for a route that needs no token, as Graph serves its
+    ``$metadata`` anonymously. Written in the table in place of a :class:`Perms`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANONYMOUS"
+
+
+ANONYMOUS = Anonymous()
 
 
 class KeySegment(str):
@@ -42,14 +61,20 @@ class Route:
     method: str
     pattern: tuple[str, ...]
     handler: Handler
-    perms: Perms
+    perms: Perms | Anonymous
     name: str
+    #: the operation's doc page (https://learn.microsoft.com/en-us/graph/api/…)
+    doc: str
     #: ``/me`` paths: only a delegated token has a signed-in user (user-get.md).
     delegated_only: bool = False
+    #: what the route's row in the README's table adds to method, path and doc page
+    note: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.perms, Perms):
+        if not isinstance(self.perms, Perms | Anonymous):
             raise TypeError(f"route {self.name} has no permissions declared")
+        if not isinstance(self.doc, str) or not any(self.doc.startswith(p) and len(self.doc) > len(p) for p in DOC_PREFIXES):
+            raise TypeError(f"route {self.name} has no doc page declared")
 
 
 @dataclass

@@ -1,17 +1,26 @@
-"""The route table: every Graph path graphdir serves, its handler and its permissions.
+"""The route table: every Graph path graphdir serves, its handler, its permissions and its doc page.
 
-Permission lists are least-privileged first, from the doc pages' tables
-(https://learn.microsoft.com/en-us/graph/permissions-reference). A :class:`Route`
-cannot be built without a :class:`Perms`, so a route without permissions does
-not start.
+Permission lists are least-privileged first, from the permission tables of the operations' doc
+pages (https://learn.microsoft.com/en-us/graph/permissions-reference). A :class:`Route` cannot be built without a :class:`Perms` (or the explicit
+:data:`ANONYMOUS` marker) and a doc page, so a route without them does not start.
+
+The README's "What is served" table is generated from this table
+(``python -m graphdir.web.routes --markdown``; ``--write README.md`` replaces it between the
+``<!-- routes:begin -->`` / ``<!-- routes:end -->`` markers) and a test fails when they drift.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
 from graphdir.auth.permissions import Perms
 from graphdir.web import handlers_objects as o
 from graphdir.web import handlers_relations as r
-from graphdir.web.router import Route
+from graphdir.web.router import ANONYMOUS, Anonymous, Handler, Route
+
+API = "https://learn.microsoft.com/en-us/graph/api/"
 
 _GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All")
 _DELEGATED_LEGACY = ("Directory.AccessAsUser.All",)
@@ -42,60 +51,134 @@ ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
 def _routes() -> list[Route]:
     t: list[Route] = []
 
-    def add(method: str, path: str, handler: object, perms: Perms) -> None:
+    def add(method: str, path: str, handler: Handler, perms: Perms | Anonymous, doc: str, note: str = "") -> None:
         pattern = tuple(path.split("/"))
-        t.append(Route(method, pattern, handler, perms, f"{method} /{path}", delegated_only=pattern[0] == "me"))  # type: ignore[arg-type]
+        url = doc if "://" in doc else API + doc
+        t.append(Route(method, pattern, handler, perms, f"{method} /{path}", url, delegated_only=pattern[0] == "me", note=note))
 
+    # the service document of the whole API: anonymous, as Graph's is
+    add("GET", "$metadata", o.metadata, ANONYMOUS, "https://learn.microsoft.com/en-us/graph/traverse-the-graph", "CSDL of the types served, per version")
     # users
-    add("GET", "users", o.list_users, READ_USERS)
-    add("GET", "users/$count", o.count_users, READ_USERS)
-    add("POST", "users", o.create_user, WRITE_USERS)
-    add("GET", "users/{uid}", o.get_user, READ_USERS)
-    add("PATCH", "users/{uid}", o.update_user, WRITE_USERS)
-    add("DELETE", "users/{uid}", o.delete_user, WRITE_USERS)
-    add("GET", "me", o.get_user, READ_ME)
-    add("PATCH", "me", o.update_user, WRITE_ME)
+    add("GET", "users", o.list_users, READ_USERS, "user-list")
+    add("GET", "users/$count", o.count_users, READ_USERS, "user-list")
+    add("POST", "users", o.create_user, WRITE_USERS, "user-post-users")
+    add("GET", "users/{uid}", o.get_user, READ_USERS, "user-get", "by id, userPrincipalName or `users('…')`")
+    add("PATCH", "users/{uid}", o.update_user, WRITE_USERS, "user-update")
+    add("DELETE", "users/{uid}", o.delete_user, WRITE_USERS, "user-delete")
+    add("GET", "me", o.get_user, READ_ME, "user-get", "delegated tokens only")
+    add("PATCH", "me", o.update_user, WRITE_ME, "user-update")
     for base in ("users/{uid}", "me"):
-        add("GET", f"{base}/memberOf", r.user_member_of, READ_MEMBER_OF)
-        add("GET", f"{base}/memberOf/$count", r.count_user_member_of, READ_MEMBER_OF)
-        add("GET", f"{base}/memberOf/{{cast}}", r.user_member_of, READ_MEMBER_OF)
-        add("GET", f"{base}/memberOf/{{cast}}/$count", r.count_user_member_of, READ_MEMBER_OF)
+        add("GET", f"{base}/memberOf", r.user_member_of, READ_MEMBER_OF, "user-list-memberof")
+        add("GET", f"{base}/memberOf/$count", r.count_user_member_of, READ_MEMBER_OF, "user-list-memberof")
+        add("GET", f"{base}/memberOf/{{cast}}", r.user_member_of, READ_MEMBER_OF, "user-list-memberof")
+        add("GET", f"{base}/memberOf/{{cast}}/$count", r.count_user_member_of, READ_MEMBER_OF, "user-list-memberof")
     # groups
-    add("GET", "groups", o.list_groups, READ_GROUPS)
-    add("GET", "groups/$count", o.count_groups, READ_GROUPS)
-    add("POST", "groups", o.create_group, CREATE_GROUP)
-    add("GET", "groups/{gid}", o.get_group, READ_GROUPS)
-    add("PATCH", "groups/{gid}", o.update_group, WRITE_GROUP)
-    add("DELETE", "groups/{gid}", o.delete_group, WRITE_GROUP)
+    add("GET", "groups", o.list_groups, READ_GROUPS, "group-list")
+    add("GET", "groups/$count", o.count_groups, READ_GROUPS, "group-list")
+    add("POST", "groups", o.create_group, CREATE_GROUP, "group-post-groups")
+    add("GET", "groups/{gid}", o.get_group, READ_GROUPS, "group-get")
+    add("PATCH", "groups/{gid}", o.update_group, WRITE_GROUP, "group-update", "incl. `members@odata.bind` / `owners@odata.bind` (20 links)")
+    add("DELETE", "groups/{gid}", o.delete_group, WRITE_GROUP, "group-delete")
     # members
-    add("GET", "groups/{gid}/members", r.list_members, READ_GROUPS)
-    add("GET", "groups/{gid}/members/$count", r.count_members, READ_GROUPS)
-    add("GET", "groups/{gid}/members/$ref", r.list_member_refs, READ_GROUPS)
-    add("POST", "groups/{gid}/members/$ref", r.add_member, WRITE_MEMBERS)
-    add("DELETE", "groups/{gid}/members/$ref", r.remove_member_by_at_id, WRITE_MEMBERS)
-    add("DELETE", "groups/{gid}/members/$ref/{mid}", r.remove_member, WRITE_MEMBERS)
-    add("GET", "groups/{gid}/members/{cast}", r.list_members, READ_GROUPS)
-    add("GET", "groups/{gid}/members/{cast}/$count", r.count_members, READ_GROUPS)
-    add("GET", "groups/{gid}/members/{mid}", r.get_member, READ_GROUPS)
-    add("DELETE", "groups/{gid}/members/{mid}", r.delete_member_object, WRITE_MEMBERS)
-    add("DELETE", "groups/{gid}/members/{mid}/$ref", r.remove_member, WRITE_MEMBERS)
+    add("GET", "groups/{gid}/members", r.list_members, READ_GROUPS, "group-list-members")
+    add("GET", "groups/{gid}/members/$count", r.count_members, READ_GROUPS, "group-list-members")
+    add("GET", "groups/{gid}/members/$ref", r.list_member_refs, READ_GROUPS, "group-list-members")
+    add("POST", "groups/{gid}/members/$ref", r.add_member, WRITE_MEMBERS, "group-post-members")
+    add("DELETE", "groups/{gid}/members/$ref", r.remove_member_by_at_id, WRITE_MEMBERS, "group-delete-members", "`?@id=…` (the SDKs' form)")
+    add("DELETE", "groups/{gid}/members/$ref/{mid}", r.remove_member, WRITE_MEMBERS, "group-delete-members", "the 2015 seed page's form")
+    add("GET", "groups/{gid}/members/{cast}", r.list_members, READ_GROUPS, "group-list-members")
+    add("GET", "groups/{gid}/members/{cast}/$count", r.count_members, READ_GROUPS, "group-list-members")
+    add("GET", "groups/{gid}/members/{mid}", r.get_member, READ_GROUPS, "group-list-members")
+    add("DELETE", "groups/{gid}/members/{mid}", r.delete_member_object, WRITE_MEMBERS, "group-delete-members", "deletes the member object, as Graph does")
+    add("DELETE", "groups/{gid}/members/{mid}/$ref", r.remove_member, WRITE_MEMBERS, "group-delete-members")
     # owners
-    add("GET", "groups/{gid}/owners", r.list_owners, READ_GROUPS)
-    add("GET", "groups/{gid}/owners/$count", r.count_owners, READ_GROUPS)
-    add("GET", "groups/{gid}/owners/$ref", r.list_owner_refs, READ_GROUPS)
-    add("POST", "groups/{gid}/owners/$ref", r.add_owner, WRITE_OWNERS)
-    add("DELETE", "groups/{gid}/owners/$ref", r.remove_owner_by_at_id, WRITE_OWNERS)
-    add("GET", "groups/{gid}/owners/{cast}", r.list_owners, READ_GROUPS)
-    add("GET", "groups/{gid}/owners/{cast}/$count", r.count_owners, READ_GROUPS)
-    add("DELETE", "groups/{gid}/owners/{oid}/$ref", r.remove_owner, WRITE_OWNERS)
+    add("GET", "groups/{gid}/owners", r.list_owners, READ_GROUPS, "group-list-owners")
+    add("GET", "groups/{gid}/owners/$count", r.count_owners, READ_GROUPS, "group-list-owners")
+    add("GET", "groups/{gid}/owners/$ref", r.list_owner_refs, READ_GROUPS, "group-list-owners")
+    add("POST", "groups/{gid}/owners/$ref", r.add_owner, WRITE_OWNERS, "group-post-owners", "at most 100 owners")
+    add("DELETE", "groups/{gid}/owners/$ref", r.remove_owner_by_at_id, WRITE_OWNERS, "group-delete-owners")
+    add("GET", "groups/{gid}/owners/{cast}", r.list_owners, READ_GROUPS, "group-list-owners")
+    add("GET", "groups/{gid}/owners/{cast}/$count", r.count_owners, READ_GROUPS, "group-list-owners")
+    add("DELETE", "groups/{gid}/owners/{oid}/$ref", r.remove_owner, WRITE_OWNERS, "group-delete-owners", "not the last owner")
     # memberOf of groups, directoryObjects
-    add("GET", "groups/{gid}/memberOf", r.group_member_of, READ_GROUPS)
-    add("GET", "groups/{gid}/memberOf/$count", r.count_group_member_of, READ_GROUPS)
-    add("GET", "groups/{gid}/memberOf/{cast}", r.group_member_of, READ_GROUPS)
-    add("GET", "groups/{gid}/memberOf/{cast}/$count", r.count_group_member_of, READ_GROUPS)
-    add("GET", "directoryObjects/{id}", o.get_directory_object, READ_DIRECTORY)
+    add("GET", "groups/{gid}/memberOf", r.group_member_of, READ_GROUPS, "group-list-memberof")
+    add("GET", "groups/{gid}/memberOf/$count", r.count_group_member_of, READ_GROUPS, "group-list-memberof")
+    add("GET", "groups/{gid}/memberOf/{cast}", r.group_member_of, READ_GROUPS, "group-list-memberof")
+    add("GET", "groups/{gid}/memberOf/{cast}/$count", r.count_group_member_of, READ_GROUPS, "group-list-memberof")
+    add("GET", "directoryObjects/{id}", o.get_directory_object, READ_DIRECTORY, "directoryobject-get")
     return t
 
 
 ROUTES = _routes()
-ADMIN_ROUTES = [Route("POST", ("seed",), o.seed, ADMIN, "POST /graphdir/admin/seed")]
+ADMIN_ROUTES = [
+    Route(
+        "POST",
+        ("seed",),
+        o.seed,
+        ADMIN,
+        "POST /graphdir/admin/seed",
+        "docs/behaviour.md#groups-and-users",
+        note="objects Graph cannot create: distribution, mail-enabled security and synced groups, devices, service principals, "
+        "org contacts (also `graphdir seed FILE.json`)",
+    )
+]
+
+BEGIN, END = "<!-- routes:begin -->", "<!-- routes:end -->"
+
+
+def _permissions(perms: Perms | Anonymous) -> str:
+    if isinstance(perms, Anonymous):
+        return "none (anonymous)"
+    least = dict.fromkeys(p[0] for p in (perms.delegated, perms.application) if p)
+    return " / ".join(f"`{p}`" for p in least)
+
+
+def _doc_link(doc: str) -> str:
+    name = doc.rsplit("/", 1)[-1].split("#")[0]
+    return f"[{name}]({doc})"
+
+
+def markdown_table(routes: list[Route] | None = None, admin: list[Route] | None = None) -> str:
+    """The README's "What is served" table: one row per route (method, path, the least-privileged
+    delegated / application permission, doc page), generated so it cannot drift from the table."""
+    graph = ROUTES if routes is None else routes
+    rows = [
+        "Under both `/v1.0` and `/beta` (path segments are case-insensitive; `{cast}` is an OData cast such as "
+        "`microsoft.graph.user` or `graph.user`; `users/{uid}` also takes a userPrincipalName or `users('…')`):",
+        "",
+        "| method | path | least-privileged permission (delegated / application; one name when both are the same) | Microsoft Graph doc | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for route in graph:
+        rows.append(f"| {route.method} | `/{'/'.join(route.pattern)}` | {_permissions(route.perms)} | {_doc_link(route.doc)} | {route.note} |")
+    rows += ["", "graphdir's own API (not Graph):", "", "| method | path | role | doc | notes |", "|---|---|---|---|---|"]
+    for route in ADMIN_ROUTES if admin is None else admin:
+        path = f"/graphdir/admin/{'/'.join(route.pattern)}"
+        rows.append(f"| {route.method} | `{path}` | {_permissions(route.perms)} | [{route.doc}]({route.doc}) | {route.note} |")
+    return "\n".join(rows) + "\n"
+
+
+def replace_between_markers(text: str, table: str) -> str:
+    """``text`` with what lies between the routes markers replaced by ``table``."""
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[:start] + "\n" + table + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graphdir.web.routes", description="The route table as the README shows it.")
+    parser.add_argument("--markdown", action="store_true", help="print the Markdown table of every route")
+    parser.add_argument("--write", metavar="README", type=Path, help="replace the table between the routes markers of this file")
+    args = parser.parse_args(argv)
+    table = markdown_table()
+    if args.write is not None:
+        args.write.write_text(replace_between_markers(args.write.read_text(), table))
+    elif args.markdown:
+        sys.stdout.write(table)
+    else:
+        parser.print_help()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through main() in the tests
+    raise SystemExit(main())
