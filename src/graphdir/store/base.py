@@ -23,7 +23,12 @@ T = TypeVar("T")
 
 
 class StoreError(Exception):
-    """Base of every storage failure that leaves the store."""
+    """Base of every storage failure that leaves the store.
+
+    The subclasses say whose fault it is: :class:`Conflict` and :class:`InvalidInput` the
+    request's (400), :class:`Unavailable` nobody's (503, worth retrying). A plain ``StoreError``
+    is a bug (500): it must never be answered as "unavailable", which clients retry.
+    """
 
 
 class Conflict(StoreError):
@@ -34,8 +39,18 @@ class Conflict(StoreError):
         self.what = what
 
 
+class InvalidInput(StoreError):
+    """The request asks for something the store cannot answer as asked, e.g. a value too large to
+    compare or store. The client's fault: answered 400, never retried."""
+
+
+class InvalidPosition(InvalidInput):
+    """A keyset position (from a ``$skiptoken``) that does not fit the listing's order."""
+
+
 class Unavailable(StoreError):
-    """The database cannot be reached or is shutting down."""
+    """The database cannot be used right now: another process holds its lock, the disk failed or
+    is full, the file cannot be opened, or the store is closed. Answered 503 with Retry-After."""
 
 
 @dataclass(slots=True)

@@ -20,7 +20,18 @@ from typing import Any, TypeVar
 import orjson
 
 from graphdir.query import ListQuery
-from graphdir.store.base import Change, Conflict, Page, Renderer, StoredApp, StoredObject, StoreError, Unavailable
+from graphdir.store.base import (
+    Change,
+    Conflict,
+    InvalidInput,
+    InvalidPosition,
+    Page,
+    Renderer,
+    StoredApp,
+    StoredObject,
+    StoreError,
+    Unavailable,
+)
 from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.writer import Writer
@@ -82,10 +93,36 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return (int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
-def _translate(exc: sqlite3.Error) -> StoreError:
+#: SQLite's primary result codes for a database that cannot be used right now (503, retried):
+#: another connection holds a lock, the disk failed or is full, the file cannot be opened.
+_UNAVAILABLE = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL}
+)
+
+
+def translate(exc: BaseException) -> BaseException:
+    """A storage exception as the :class:`StoreError` that says whose fault it is; others unchanged.
+
+    * a uniqueness rule → :class:`Conflict` (400);
+    * a value SQLite cannot hold (a string or blob over its length limit, an integer beyond 64 bits),
+      which only a request can bring → :class:`InvalidInput` (400);
+    * busy or locked, I/O error, disk full, cannot open, a closed connection → :class:`Unavailable` (503);
+    * anything else (a syntax error, misuse, a corrupt file) is a bug → :class:`StoreError` (500).
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, OverflowError):  # raised while binding an int beyond SQLite's 64 bits
+        return InvalidInput(str(exc))
+    if not isinstance(exc, sqlite3.Error):
+        return exc
     if isinstance(exc, sqlite3.IntegrityError):
         return Conflict(str(exc))
-    return Unavailable(str(exc))
+    code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if isinstance(exc, sqlite3.DataError) or code == sqlite3.SQLITE_TOOBIG:
+        return InvalidInput(str(exc))
+    if code in _UNAVAILABLE or (isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc)):
+        return Unavailable(str(exc))
+    return StoreError(f"{type(exc).__name__}: {exc}")
 
 
 #: (exists, insert, delete) statements for the two edge tables, keyed (tenant, group, other).
@@ -493,8 +530,8 @@ class SqliteStore:
     def _q(self, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
         try:
             return self._conn().execute(sql, tuple(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+        except (sqlite3.Error, OverflowError) as exc:
+            raise translate(exc) from exc
 
     # -- writes ---------------------------------------------------------------
     def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T], atomic: bool = False) -> Awaitable[T]:
@@ -610,8 +647,8 @@ class SqliteStore:
         page_where = where
         page_args = list(args)
         if q.after:
-            if len(q.after) != len(keys):
-                raise StoreError("bad keyset position")
+            if len(q.after) != len(keys):  # a forged or foreign $skiptoken: the client's fault
+                raise InvalidPosition(f"a position of {len(q.after)} values for an order of {len(keys)} keys")
             page_where += f" AND ({', '.join(keys)}) {cmp} ({', '.join('?' * len(keys))})"
             page_args += list(q.after)
         order = ", ".join(k + direction for k in keys)
