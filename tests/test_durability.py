@@ -49,8 +49,16 @@ def _start(db: Path, port: int) -> tuple[subprocess.Popen[str], str]:
                 return proc, token
         except OSError:
             time.sleep(0.1)
-    proc.kill()
+    _kill(proc)
     raise RuntimeError("graphdir serve did not start")
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the server (no shutdown: what was acknowledged must already be on disk) and close its pipe."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def test_204_survives_sigkill(tmp_path: Path) -> None:
@@ -86,8 +94,7 @@ def test_204_survives_sigkill(tmp_path: Path) -> None:
 
         gid = asyncio.run(run())
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        _kill(proc)
     assert len(acked) == 40
     conn = sqlite3.connect(db)
     rows = {r[0] for r in conn.execute("SELECT member_id FROM members WHERE group_id=?", (gid,))}
@@ -114,5 +121,4 @@ def test_rejected_write_leaves_nothing(tmp_path: Path) -> None:
             members = c.get(f"/v1.0/groups/{gid}/members").json()["value"]
             assert members == []
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        _kill(proc)

@@ -8,26 +8,49 @@ selected properties.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from graphdir.directory.schema import ENTITY_SETS, SCHEMAS, TYPE_NAMES
-from graphdir.store.base import StoredObject
+from graphdir.store.base import Renderings, StoredObject
+
+Projection = Mapping[str, tuple[str, ...]]  # type → the properties returned without $select, in order
 
 _DEFAULTS: dict[str, tuple[str, ...]] = {
     t: tuple(name for name, p in schema.items() if p.default and not p.write_only) for t, schema in SCHEMAS.items()
 }
+#: Each API version's default projection. v1.0 and beta return the same default properties for the
+#: types graphdir serves today (one property table per type in directory/schema.py); a version whose
+#: defaults diverge gets its own projection here, and with it its own rendering (see :func:`renderings`).
+PROJECTIONS: dict[str, Projection] = {"v1.0": _DEFAULTS, "beta": _DEFAULTS}
+#: Bump when :func:`render_default` encodes the same properties differently: the property lists are
+#: fingerprinted into the rendering key already, the encoding is not.
+RENDER_FORMAT = 1
+
+
+def rendering_key(projection: Projection) -> str:
+    """The key of a projection's rendering: it changes whenever the projection (or :data:`RENDER_FORMAT`)
+    does, so bytes stored under an older key are never served as the current projection."""
+    digest = hashlib.blake2b(repr((RENDER_FORMAT, sorted(projection.items()))).encode(), digest_size=8).hexdigest()
+    return f"{RENDER_FORMAT}.{digest}"
+
+
+#: The rendering key of each API version (versions with equal projections share one).
+RENDERING: dict[str, str] = {version: rendering_key(p) for version, p in PROJECTIONS.items()}
 
 
 _TYPES = {t: "#" + name for t, name in TYPE_NAMES.items()}
 _SELECTED: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 
 
-def _names(type_: str, select: list[str] | None) -> tuple[str, ...]:
-    """The properties to emit for this type: its defaults, or the selected ones it has (cached)."""
+def _names(type_: str, select: list[str] | None, version: str = "v1.0") -> tuple[str, ...]:
+    """The properties to emit for this type: its defaults in this version, or the selected ones it has (cached)."""
     if not select or "*" in select:
-        return _DEFAULTS[type_]
+        return PROJECTIONS[version][type_]
     key = (type_, tuple(select))
     names = _SELECTED.get(key)
     if names is None:
@@ -38,13 +61,13 @@ def _names(type_: str, select: list[str] | None) -> tuple[str, ...]:
     return names
 
 
-def entity(obj: StoredObject, select: list[str] | None = None, typed: bool = False) -> dict[str, Any]:
-    """One object as Graph returns it. Null-valued defaults are returned as ``null``, not omitted.
+def entity(obj: StoredObject, select: list[str] | None = None, typed: bool = False, version: str = "v1.0") -> dict[str, Any]:
+    """One object as Graph returns it in ``version``. Null-valued defaults are returned as ``null``, not omitted.
 
     This runs once per item of every page (up to 999), so it stays a plain loop.
     """
     out: dict[str, Any] = {"@odata.type": _TYPES[obj.type]} if typed else {}
-    return _project(out, _names(obj.type, select), obj.id, obj.props, obj.deleted)
+    return _project(out, _names(obj.type, select, version), obj.id, obj.props, obj.deleted)
 
 
 def _project(out: dict[str, Any], names: tuple[str, ...], object_id: str, props: dict[str, Any], deleted: str | None) -> dict[str, Any]:
@@ -58,10 +81,23 @@ def _project(out: dict[str, Any], names: tuple[str, ...], object_id: str, props:
     return out
 
 
+def render_projection(projection: Projection, type_: str, object_id: str, props: dict[str, Any]) -> bytes:
+    """An object's default projection as JSON bytes, without ``@odata.type`` (a
+    :data:`graphdir.store.base.Renderer` once the projection is bound); list pages are joined from these bytes."""
+    return orjson.dumps(_project({}, projection[type_], object_id, props, None))  # only live objects are listed
+
+
 def render_default(type_: str, object_id: str, props: dict[str, Any]) -> bytes:
-    """The default projection as JSON bytes, without ``@odata.type`` (stored at write time, see
-    :data:`graphdir.store.base.Renderer`); list pages are then joined from these bytes."""
-    return orjson.dumps(_project({}, _DEFAULTS[type_], object_id, props, None))  # only live objects are listed
+    """v1.0's default projection as JSON bytes (the rendering the store keeps with each row)."""
+    return render_projection(PROJECTIONS["v1.0"], type_, object_id, props)
+
+
+def renderings(projections: Mapping[str, Projection] | None = None, stored: str = "v1.0") -> Renderings:
+    """What the store needs to pre-render: one renderer per distinct rendering key; the bytes kept with
+    each row are ``stored``'s (v1.0's; beta shares them while its projection is the same)."""
+    projections = PROJECTIONS if projections is None else projections
+    render = {rendering_key(p): functools.partial(render_projection, p) for p in projections.values()}
+    return Renderings(rendering_key(projections[stored]), render)
 
 
 _TYPED_HEADS = {t: (b'{"@odata.type":"' + name.encode() + b'",', b'{"@odata.type":"' + name.encode() + b'"}') for t, name in _TYPES.items()}

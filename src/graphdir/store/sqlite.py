@@ -23,10 +23,12 @@ from graphdir.query import ListQuery
 from graphdir.store.base import (
     Change,
     Conflict,
+    EdgeWrite,
     InvalidInput,
     InvalidPosition,
     Page,
     Renderer,
+    Renderings,
     StoredApp,
     StoredObject,
     StoreError,
@@ -61,19 +63,32 @@ def _row(r: tuple[Any, ...]) -> StoredObject:
     return StoredObject(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5])
 
 
+def _rendered(r: tuple[Any, ...], render: Renderer) -> tuple[str, bytes]:
+    """(type, rendering) of a row read as (id, type, stored bytes or NULL, props or NULL): the stored
+    bytes when they were made with the projection asked for, else rendered now from the attributes."""
+    if r[2] is not None:
+        return r[1], r[2]
+    return r[1], render(r[1], r[0], orjson.loads(r[3]))
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _INSERT_OBJECT = (
-    "INSERT INTO objects (tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO objects (tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered, rendered_version) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
-def _columns(obj: StoredObject, render: Renderer | None) -> tuple[Any, ...]:
+def _columns(obj: StoredObject, renderings: Renderings | None) -> tuple[Any, ...]:
     p = obj.props
     upn = p.get("userPrincipalName")
+    if renderings is None:
+        rendered, version = None, None
+    else:
+        version = renderings.stored
+        rendered = renderings.render[version](obj.type, obj.id, p)
     return (
         obj.tenant_id,
         obj.id,
@@ -84,7 +99,8 @@ def _columns(obj: StoredObject, render: Renderer | None) -> tuple[Any, ...]:
         obj.created,
         obj.deleted,
         orjson.dumps(p).decode(),
-        render(obj.type, obj.id, p) if render is not None else None,
+        rendered,
+        version,
     )
 
 
@@ -136,23 +152,18 @@ _EDGE_SQL = {
 }
 
 
-class SqliteTxn:
-    """The writer's view of one write function (see :class:`graphdir.store.base.Txn`)."""
+class SqliteView:
+    """A checked write's read-only view of the writer's transaction (see :class:`graphdir.store.base.TxnView`).
 
-    __slots__ = ("conn", "cur", "tenant_id", "changes", "seq", "render", "cache")
+    It has no write methods: a check cannot change anything, so there is nothing to undo when it raises."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderer | None = None,
-        cache: dict[tuple[str, str], StoredObject] | None = None, cur: sqlite3.Cursor | None = None,
-    ) -> None:
-        self.conn = conn
+    __slots__ = ("_cur", "tenant_id", "_cache")
+
+    def __init__(self, cur: sqlite3.Cursor, tenant_id: str, cache: dict[tuple[str, str], StoredObject]) -> None:
         #: the writer's one cursor for the hot statements (``conn.execute`` makes a cursor per call)
-        self.cur = conn.cursor() if cur is None else cur
+        self._cur = cur
         self.tenant_id = tenant_id
-        self.changes: list[Change] = []
-        self.seq = seq
-        self.render = render
-        self.cache = {} if cache is None else cache
+        self._cache = cache
 
     def peek(self, object_id: str) -> StoredObject | None:
         """The object as the transaction sees it: a read-only view, never to be modified.
@@ -163,88 +174,41 @@ class SqliteTxn:
         and caching each one would fill the cache, evicting the groups, and give the garbage
         collector tens of thousands of long-lived objects to walk."""
         key = (self.tenant_id, object_id)
-        obj = self.cache.get(key)
+        obj = self._cache.get(key)
         if obj is None:
-            r = self.cur.execute(_GET_OBJECT, key).fetchone()
+            r = self._cur.execute(_GET_OBJECT, key).fetchone()
             if r is None:
                 return None
             obj = _row(r)
             if obj.type == "group":
-                if len(self.cache) >= CACHE_GROUPS:
-                    del self.cache[next(iter(self.cache))]  # the oldest entry
-                self.cache[key] = obj
+                if len(self._cache) >= CACHE_GROUPS:
+                    del self._cache[next(iter(self._cache))]  # the oldest entry
+                self._cache[key] = obj
         return obj
 
     def get(self, object_id: str) -> StoredObject | None:
-        """A copy of the object, free to modify and pass to :meth:`update`."""
+        """A copy of the object, free to modify (and, in a write function, to pass to ``update``)."""
         obj = self.peek(object_id)
         if obj is None:
             return None
         return StoredObject(obj.tenant_id, obj.id, obj.type, dict(obj.props), obj.created, obj.deleted)
 
     def get_by_upn(self, upn: str) -> StoredObject | None:
-        r = self.conn.execute(
-            f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.upn=?", (self.tenant_id, upn.lower())
-        ).fetchone()
+        r = self._cur.execute(f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.upn=?", (self.tenant_id, upn.lower())).fetchone()
         return _row(r) if r else None
 
-    def insert(self, obj: StoredObject) -> None:
-        self.cache.pop((self.tenant_id, obj.id), None)
-        try:
-            self.conn.execute(_INSERT_OBJECT, _columns(obj, self.render))
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
-
-    def update(self, obj: StoredObject) -> None:
-        self.cache.pop((self.tenant_id, obj.id), None)
-        c = _columns(obj, self.render)
-        try:
-            self.conn.execute(
-                "UPDATE objects SET display_name=?, upn=?, mail_nickname=?, deleted=?, props=?, rendered=? WHERE tenant_id=? AND id=?",
-                (c[3], c[4], c[5], c[7], c[8], c[9], c[0], c[1]),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
-
-    def purge(self, object_id: str) -> None:
-        t = self.tenant_id
-        self.cache.pop((t, object_id), None)
-        self.conn.execute("DELETE FROM members WHERE tenant_id=? AND group_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM members WHERE tenant_id=? AND member_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND group_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND owner_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM objects WHERE tenant_id=? AND id=?", (t, object_id))
-
     def _has(self, table: str, group_id: str, other_id: str) -> bool:
-        return self.cur.execute(_EDGE_SQL[table][0], (self.tenant_id, group_id, other_id)).fetchone() is not None
-
-    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
-        return self.cur.execute(_EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
-
-    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
-        return self.cur.execute(_EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
+        return self._cur.execute(_EDGE_SQL[table][0], (self.tenant_id, group_id, other_id)).fetchone() is not None
 
     def has_member(self, group_id: str, member_id: str) -> bool:
         return self._has("members", group_id, member_id)
 
-    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
-        return self._add("members", group_id, member_id, member_type)
-
-    def remove_member(self, group_id: str, member_id: str) -> bool:
-        return self._remove("members", group_id, member_id)
-
     def has_owner(self, group_id: str, owner_id: str) -> bool:
         return self._has("owners", group_id, owner_id)
 
-    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
-        return self._add("owners", group_id, owner_id, owner_type)
-
-    def remove_owner(self, group_id: str, owner_id: str) -> bool:
-        return self._remove("owners", group_id, owner_id)
-
     def count_owners(self, group_id: str) -> int:
         return int(
-            self.conn.execute(
+            self._cur.execute(
                 "SELECT count(*) FROM owners o JOIN objects x ON x.tenant_id=o.tenant_id AND x.id=o.owner_id "
                 "WHERE o.tenant_id=? AND o.group_id=? AND x.deleted IS NULL",
                 (self.tenant_id, group_id),
@@ -252,12 +216,74 @@ class SqliteTxn:
         )
 
     def ancestors(self, group_id: str) -> set[str]:
-        rows = self.conn.execute(
+        rows = self._cur.execute(
             "WITH RECURSIVE up(g) AS (SELECT group_id FROM members WHERE tenant_id=?1 AND member_id=?2 "
             "UNION SELECT m.group_id FROM members m JOIN up ON m.tenant_id=?1 AND m.member_id=up.g) SELECT g FROM up",
             (self.tenant_id, group_id),
         ).fetchall()
         return {r[0] for r in rows}
+
+
+class SqliteTxn(SqliteView):
+    """The writer's view of one write function (see :class:`graphdir.store.base.Txn`): reads and writes."""
+
+    __slots__ = ("conn", "changes", "seq", "render")
+
+    def __init__(
+        self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderings | None = None,
+        cache: dict[tuple[str, str], StoredObject] | None = None, cur: sqlite3.Cursor | None = None,
+    ) -> None:
+        super().__init__(conn.cursor() if cur is None else cur, tenant_id, {} if cache is None else cache)
+        self.conn = conn
+        self.changes: list[Change] = []
+        self.seq = seq
+        self.render = render
+
+    def insert(self, obj: StoredObject) -> None:
+        self._cache.pop((self.tenant_id, obj.id), None)
+        try:
+            self.conn.execute(_INSERT_OBJECT, _columns(obj, self.render))
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
+
+    def update(self, obj: StoredObject) -> None:
+        self._cache.pop((self.tenant_id, obj.id), None)
+        c = _columns(obj, self.render)
+        try:
+            self.conn.execute(
+                "UPDATE objects SET display_name=?, upn=?, mail_nickname=?, deleted=?, props=?, rendered=?, rendered_version=? "
+                "WHERE tenant_id=? AND id=?",
+                (c[3], c[4], c[5], c[7], c[8], c[9], c[10], c[0], c[1]),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
+
+    def purge(self, object_id: str) -> None:
+        t = self.tenant_id
+        self._cache.pop((t, object_id), None)
+        self.conn.execute("DELETE FROM members WHERE tenant_id=? AND group_id=?", (t, object_id))
+        self.conn.execute("DELETE FROM members WHERE tenant_id=? AND member_id=?", (t, object_id))
+        self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND group_id=?", (t, object_id))
+        self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND owner_id=?", (t, object_id))
+        self.conn.execute("DELETE FROM objects WHERE tenant_id=? AND id=?", (t, object_id))
+
+    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
+        return self._cur.execute(_EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
+
+    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
+        return self._cur.execute(_EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
+
+    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
+        return self._add("members", group_id, member_id, member_type)
+
+    def remove_member(self, group_id: str, member_id: str) -> bool:
+        return self._remove("members", group_id, member_id)
+
+    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
+        return self._add("owners", group_id, owner_id, owner_type)
+
+    def remove_owner(self, group_id: str, owner_id: str) -> bool:
+        return self._remove("owners", group_id, owner_id)
 
     def record(self, change: Change) -> None:
         self.changes.append(change)
@@ -313,7 +339,7 @@ class SqliteTxn:
 class _SqliteBackend:
     """Transaction verbs for the :class:`Writer` on a dedicated connection."""
 
-    def __init__(self, path: Path, render: Renderer | None = None, mmap_size: int = 0) -> None:
+    def __init__(self, path: Path, render: Renderings | None = None, mmap_size: int = 0) -> None:
         self.path = path
         self.render = render
         self.mmap_size = mmap_size
@@ -418,6 +444,32 @@ class _SqliteBackend:
         if txn.changes:
             self._pending += txn.change_rows(self._at)
 
+    def make_view(self, tenant_id: str) -> SqliteView:
+        assert self.cur is not None
+        return SqliteView(self.cur, tenant_id, self._cache)
+
+    def apply(self, tenant_id: str, m: EdgeWrite) -> bool:
+        """A checked write's one statement; its change row is built first (all the Python that can fail)
+        and kept only when the statement changed the edge."""
+        assert self.cur is not None
+        ch = m.change
+        detail = orjson.dumps(ch.detail).decode() if ch is not None and ch.detail else None
+        _, insert, delete = _EDGE_SQL[m.relation]
+        if m.op == "add":
+            changed = self.cur.execute(insert, (tenant_id, m.group_id, m.other_id, m.other_type)).rowcount == 1
+        else:
+            changed = self.cur.execute(delete, (tenant_id, m.group_id, m.other_id)).rowcount == 1
+        if changed and ch is not None:
+            self.seq[0] += 1
+            self._pending.append(
+                (tenant_id, self.seq[0], self._at, ch.object_id, ch.object_type, ch.action, ch.related_id, ch.actor, detail)
+            )
+        return changed
+
+    @staticmethod
+    def translate(exc: BaseException) -> BaseException:
+        return translate(exc)
+
     def close(self) -> None:
         if self.conn is not None:
             try:
@@ -433,14 +485,14 @@ class SqliteStore:
     """:class:`graphdir.store.base.Store` on one SQLite file."""
 
     def __init__(
-        self, path: str | Path, batch_max: int = 512, checkpoint_interval: float = 0.5, render: Renderer | None = None,
+        self, path: str | Path, batch_max: int = 512, checkpoint_interval: float = 0.5, render: Renderings | None = None,
         mmap_size: int = 0,
     ) -> None:
         self.path = Path(path)
         self._local = threading.local()
         self._render = render
         self._mmap_size = mmap_size
-        self._writer: Writer[SqliteTxn] = Writer(_SqliteBackend(self.path, render, mmap_size), batch_max)
+        self._writer: Writer[SqliteTxn, SqliteView] = Writer(_SqliteBackend(self.path, render, mmap_size), batch_max)
         self._checkpoint_interval = checkpoint_interval
         self.wal_restart_frames = WAL_RESTART_FRAMES
         self._stop = threading.Event()
@@ -453,6 +505,7 @@ class SqliteStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
+        self.refresh_renderings()
         self._writer.start()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="graphdir-checkpoint", daemon=True)
         self._checkpointer.start()
@@ -487,6 +540,51 @@ class SqliteStore:
                     raise
                 current = version
             return current
+        finally:
+            conn.close()
+
+    def refresh_renderings(self, chunk: int = 2000) -> int:
+        """Re-render the rows whose stored rendering was made with another projection than the current
+        one (the projection changed, or the rows predate migration 5); returns how many.
+
+        Once per projection: ``meta.rendered_version`` remembers the key every row was brought to. Rows
+        an older graphdir writes afterwards (without a key) are rendered on read until rewritten. Each
+        chunk is read and rewritten in one write transaction, so a concurrent writer cannot slip a
+        newer version of a row in between."""
+        if self._render is None:
+            return 0
+        key = self._render.stored
+        render = self._render.render[key]
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+            row = conn.execute("SELECT value FROM meta WHERE key='rendered_version'").fetchone()
+            if row is not None and row[0] == key:
+                return 0
+            done, last = 0, 0
+            while True:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = conn.execute(
+                        "SELECT rid, type, id, props FROM objects WHERE rid > ? AND rendered_version IS NOT ? ORDER BY rid LIMIT ?", (last, key, chunk)
+                    ).fetchall()
+                    conn.executemany(
+                        "UPDATE objects SET rendered=?, rendered_version=? WHERE rid=?",
+                        [(render(t, i, orjson.loads(p)), key, rid) for rid, t, i, p in rows],
+                    )
+                    if not rows:
+                        conn.execute("INSERT OR REPLACE INTO meta VALUES ('rendered_version', ?)", (key,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                if not rows:
+                    break
+                done += len(rows)
+                last = rows[-1][0]
+            if done:
+                log.info("re-rendered %d objects for rendering %s", done, key)
+            return done
         finally:
             conn.close()
 
@@ -534,8 +632,11 @@ class SqliteStore:
             raise translate(exc) from exc
 
     # -- writes ---------------------------------------------------------------
-    def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T], atomic: bool = False) -> Awaitable[T]:
-        return self._writer.submit(tenant_id, fn, atomic)
+    def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> Awaitable[T]:
+        return self._writer.submit(tenant_id, fn)
+
+    def write_one(self, tenant_id: str, check: Callable[[SqliteView], EdgeWrite]) -> Awaitable[None]:
+        return self._writer.submit_checked(tenant_id, check)
 
     def write_sync(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> T:
         return self._writer.submit_sync(tenant_id, fn)  # type: ignore[no-any-return]
@@ -653,22 +754,24 @@ class SqliteStore:
             page_args += list(q.after)
         order = ", ".join(k + direction for k in keys)
         key_sel = ", ".join(keys)
-        cols = "o.id, o.type, o.rendered, CASE WHEN o.rendered IS NULL THEN o.props END" if q.rendered and self._render else _COLS
-        width = 4 if q.rendered and self._render else 6
+        render = self._render.render.get(q.rendered) if q.rendered is not None and self._render is not None else None
+        if render is not None:
+            # the stored bytes when they were made with the projection asked for, else the attributes
+            cols = (
+                "o.id, o.type, CASE WHEN o.rendered_version=? THEN o.rendered END, "
+                "CASE WHEN o.rendered_version IS ? AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
+            )
+            page_args = [q.rendered, q.rendered, *page_args]
+            width = 4
+        else:
+            cols, width = _COLS, 6
         rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*page_args, q.top + 1])
         more = len(rows) > q.top
         rows = rows[: q.top]
         nxt = tuple(str(v) for v in rows[-1][width:]) if more and rows else None
-        if width == 4:
-            return Page([], nxt, count, rendered=[self._rendered(r) for r in rows])
+        if render is not None:
+            return Page([], nxt, count, rendered=[_rendered(r, render) for r in rows])
         return Page([_row(r) for r in rows], nxt, count)
-
-    def _rendered(self, r: tuple[Any, ...]) -> tuple[str, bytes]:
-        """A row's stored rendering; rows written before migration 3 are rendered now."""
-        if r[2] is not None:
-            return r[1], bytes(r[2])
-        assert self._render is not None
-        return r[1], self._render(r[1], r[0], orjson.loads(r[3]))
 
     # -- bulk -------------------------------------------------------------------
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None:

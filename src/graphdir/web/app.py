@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
@@ -219,11 +220,12 @@ def build_app(settings: Settings) -> FrontDoor:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        graph.start()
+        # off the loop: start-up writes synchronously (first tenant, keys), which a loop's thread may not
+        await run_in_threadpool(graph.start)
         try:
             yield
         finally:
-            graph.stop()
+            await run_in_threadpool(graph.stop)
 
     app = Starlette(
         routes=[

@@ -27,7 +27,7 @@ def user_key(c: Ctx) -> str:
 # -- users ---------------------------------------------------------------------------
 async def list_users(c: Ctx) -> GraphResponse:
     opts = c.options("user")
-    opts.query.rendered = opts.select is None
+    opts.query.rendered = c.rendering if opts.select is None else None
     return c.collection(c.dir.list_users(c.actor, opts.query), "users", opts, typed=False)
 
 
@@ -58,7 +58,7 @@ async def delete_user(c: Ctx) -> GraphResponse:
 # -- groups --------------------------------------------------------------------------
 async def list_groups(c: Ctx) -> GraphResponse:
     opts = c.options("group")
-    opts.query.rendered = opts.select is None
+    opts.query.rendered = c.rendering if opts.select is None else None
     return c.collection(c.dir.list_groups(c.actor, opts.query), "groups", opts, typed=False)
 
 
