@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from graphdir.private_files import private_dir, private_file, tighten
 from graphdir.query import ListQuery
 from graphdir.store.base import (
     Change,
@@ -503,7 +504,7 @@ class SqliteStore:
     def open(self) -> None:
         if self._opened:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._private()
         self.migrate()
         self.refresh_renderings()
         self._writer.start()
@@ -517,6 +518,17 @@ class SqliteStore:
             self._checkpointer.join(timeout=5)
         self._writer.stop()
         self._opened = False
+
+    def _private(self) -> None:
+        """The database holds secrets (signing keys, hashed secrets and passwords): its directory, when
+        graphdir creates it, is 0700 and the file and its -wal and -shm are 0600 (SQLite gives those
+        the database file's mode), whatever the umask; wider existing files are tightened."""
+        if str(self.path) == ":memory:":
+            return
+        private_dir(self.path.parent)
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            tighten(Path(f"{self.path}{suffix}"))
 
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the schema version now recorded."""
