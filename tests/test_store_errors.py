@@ -224,3 +224,34 @@ def test_no_query_option_value_makes_a_list_answer_5xx(make_app: Callable[..., S
     finally:
         loop.run_until_complete(client.aclose())
         loop.close()
+
+
+def test_a_write_functions_storage_errors_reach_the_caller_translated(tmp_path: Any) -> None:
+    """Raw SQLite errors never leave the store: a write function's duplicate key is a Conflict (400),
+    a value too big for SQLite InvalidInput (400), a broken statement a bug (StoreError, 500), never 503."""
+    store = sqlite_store.SqliteStore(tmp_path / "w.db")
+    store.open()
+
+    def duplicate(tx: sqlite_store.SqliteTxn) -> None:
+        tx.conn.execute("INSERT INTO meta VALUES ('k', '1')")
+        tx.conn.execute("INSERT INTO meta VALUES ('k', '2')")
+
+    def too_big(tx: sqlite_store.SqliteTxn) -> None:
+        tx.conn.execute("INSERT INTO meta VALUES ('big', ?)", (2**70,))
+
+    def broken(tx: sqlite_store.SqliteTxn) -> None:
+        tx.conn.execute("SELEC 1")
+
+    try:
+
+        async def run() -> list[object]:
+            futs = [store.write("t", fn) for fn in (duplicate, too_big, broken)]
+            return await asyncio.gather(*futs, return_exceptions=True)
+
+        results = asyncio.run(run())
+        with pytest.raises(StoreError) as raised:
+            store.write_sync("t", broken)
+    finally:
+        store.close()
+    assert [type(r) for r in results] == [sqlite_store.Conflict, InvalidInput, StoreError], results
+    assert type(raised.value) is StoreError

@@ -372,7 +372,7 @@ def test_a_write_that_changes_rows_and_then_raises_leaves_nothing_behind(tmp_pat
 
     def check_nothing_to_remove(view: Any) -> EdgeWrite:
         return EdgeWrite("members", "remove", G, "55555555-5555-4555-8555-555555555555", change=Change(G, "group", "removeMember"),
-                         unchanged=LookupError("not a member"))
+                         unchanged=lambda: LookupError("not a member"))
 
     def check_that_raises(view: Any) -> EdgeWrite:
         assert view.has_member(G, U)
@@ -403,7 +403,7 @@ def test_a_checked_write_commits_its_one_mutation_and_its_change(tmp_path: Path)
     try:
 
         async def run() -> list[object]:
-            add = EdgeWrite("members", "add", G, U, "user", change=Change(G, "group", "addMember", related_id=U), unchanged=KeyError("already"))
+            add = EdgeWrite("members", "add", G, U, "user", change=Change(G, "group", "addMember", related_id=U), unchanged=lambda: KeyError("already"))
             first = await store.write_one(T, lambda view: add)
             again = await asyncio.gather(store.write_one(T, lambda view: add), return_exceptions=True)
             owner = EdgeWrite("owners", "add", G, U, "user", change=Change(G, "group", "addOwner", related_id=U))
@@ -449,3 +449,52 @@ async def test_a_membership_write_that_fails_after_its_checks_changes_nothing(ap
         resp = await api.delete(f"/v1.0/groups/{group['id']}/members/{user['id']}/$ref")
     assert resp.status_code == 500, resp.text
     assert _dump(path) == before
+
+
+def test_several_loops_and_sync_writers_share_the_writer_without_deadlock(tmp_path: Path) -> None:
+    """Three event loops (each on its own thread) and two threads of synchronous writes, all at once:
+    whoever holds the connection, the others queue behind it and nobody waits for a job queued after
+    their own; every write lands exactly once."""
+    db = tmp_path / "many.db"
+    store = SqliteStore(db, batch_max=16)
+    store.open()
+    errors: list[BaseException] = []
+
+    def loop_writer(n: int) -> None:
+        async def run() -> None:
+            for start in range(0, 300, 30):
+                futs = [store.write("t", _insert(f"l{n}-{i}")) for i in range(start, start + 30)]  # type: ignore[arg-type]
+                await asyncio.wait_for(asyncio.gather(*futs), 30)
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def sync_writer(n: int) -> None:
+        try:
+            for i in range(50):
+                store.write_sync("t", _insert(f"s{n}-{i}"))  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop_writer, args=(n,)) for n in range(3)]
+    threads += [threading.Thread(target=sync_writer, args=(n,)) for n in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a writer is stuck"
+    finally:
+        store.close()
+    assert errors == []
+    conn = sqlite3.connect(db)
+    try:
+        keys = [r[0] for r in conn.execute("SELECT key FROM meta WHERE key LIKE 'l%' OR key LIKE 's%'")]
+        changes = [r[0] for r in conn.execute("SELECT object_id FROM changes")]
+    finally:
+        conn.close()
+    expected = {f"l{n}-{i}" for n in range(3) for i in range(300)} | {f"s{n}-{i}" for n in range(2) for i in range(50)}
+    assert len(keys) == len(expected) and set(keys) == expected
+    assert sorted(changes) == sorted(expected)

@@ -18,6 +18,10 @@ from graphdir.store.base import Change, EdgeWrite, Page, StoredObject, Txn, TxnV
 _GROUP = ("group",)
 
 
+def _already_member() -> errors.GraphError:
+    return errors.already_exist("members")
+
+
 class MembershipMixin(GroupsMixin):
     # -- reading -------------------------------------------------------------------
     def _check_cast(self, group: StoredObject, q: ListQuery, relation: str) -> None:
@@ -76,7 +80,7 @@ class MembershipMixin(GroupsMixin):
             if member.type == "group" and (member.id == gid or member.id in tx.ancestors(gid)):
                 raise kinds.cycle()
             change = Change(gid, "group", "addMember", related_id=member.id, actor=actor.label)
-            return EdgeWrite("members", "add", gid, member.id, member.type, change, errors.already_exist("members"))
+            return EdgeWrite("members", "add", gid, member.id, member.type, change, _already_member)
 
         # every check reads; the one INSERT OR IGNORE comes after them (no savepoint needed)
         await self.store.write_one(actor.tenant_id, check)
@@ -94,7 +98,7 @@ class MembershipMixin(GroupsMixin):
             rights.check_members_update(actor, props, is_owner)
             kinds.check_membership_writable(props, mail_sec)
             change = Change(gid, "group", "removeMember", related_id=mid, actor=label)
-            return EdgeWrite("members", "remove", gid, mid, change=change, unchanged=errors.not_found(member_id))
+            return EdgeWrite("members", "remove", gid, mid, change=change, unchanged=lambda: errors.not_found(member_id))
 
         # every check reads; the one DELETE comes after them (no savepoint needed)
         await self.store.write_one(actor.tenant_id, check)

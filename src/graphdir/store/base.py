@@ -132,9 +132,9 @@ class EdgeWrite:
     """The one mutation of a checked write (:meth:`Store.write_one`): add or remove one member or owner.
 
     It is applied as a single statement after the check returned it, and no caller code runs after
-    that statement: ``change`` is recorded in the same transaction when the edge changed, and
-    ``unchanged`` is raised (nothing written) when it did not — the edge already existed (add) or
-    did not exist (remove).
+    that statement: ``change`` is recorded in the same transaction when the edge changed, and the
+    exception ``unchanged()`` makes is raised (nothing written) when it did not — the edge already
+    existed (add) or did not exist (remove). It is made only then: the hot path builds no error.
     """
 
     relation: Literal["members", "owners"]
@@ -143,7 +143,7 @@ class EdgeWrite:
     other_id: str
     other_type: str = ""
     change: Change | None = None
-    unchanged: BaseException | None = None
+    unchanged: Callable[[], BaseException] | None = None
 
 
 class TxnView(Protocol):

@@ -210,7 +210,7 @@ class Writer(Generic[C, V]):
                 if checked:
                     mutation = fn(b.make_view(tenant_id))  # reads only: nothing to undo when it raises
                     if not b.apply(tenant_id, mutation) and mutation.unchanged is not None:
-                        raise mutation.unchanged  # the one statement changed nothing
+                        raise mutation.unchanged()  # the one statement changed nothing
                     value = None
                 else:
                     value = self._savepointed(tenant_id, fn)
