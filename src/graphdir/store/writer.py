@@ -278,14 +278,14 @@ class Writer(Generic[C, V]):
             return
         with self._mutex:
             batch = _take(q, self._limit)  # under the mutex: stop() may be draining from another thread
+            if not batch:
+                return
             closed = self._closed
             own = not (closed or self._busy or self._waiting)
             if own:
                 self._busy = True
             elif not closed:
                 self._waiting += 1
-        if not batch:
-            return
         if closed:  # stop() took everything queued before it; this came after
             self._settle(q, batch, [(False, Unavailable("the store is closed"))] * len(batch))
             return
