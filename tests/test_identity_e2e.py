@@ -118,7 +118,8 @@ def live() -> Iterator[Live]:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
     try:
         info: dict[str, str] = {}
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -151,6 +152,9 @@ def live() -> Iterator[Live]:
             os.killpg(proc.pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
+        pumping.join(15)  # the pipe reaches its end once every process holding it has gone
+        if proc.stdout is not None:
+            proc.stdout.close()  # else the garbage collector closes it: a ResourceWarning, an error in this suite
 
 
 @pytest.fixture
@@ -174,7 +178,13 @@ def run_closing(client: Any, awaitable: Any) -> Any:
         try:
             return await awaitable
         finally:
-            await client.request_adapter._http_client.aclose()
+            http = client.request_adapter._http_client
+            await http.aclose()
+            # msgraph-core's AsyncGraphTransport has no aclose(): close the pool it wraps, or its
+            # connections outlive the loop (ResourceWarnings, errors in this suite)
+            inner = getattr(http._transport, "transport", None)
+            if inner is not None:
+                await inner.aclose()
 
     return asyncio.run(go())
 
