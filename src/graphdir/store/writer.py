@@ -296,7 +296,8 @@ class Writer(Generic[C, V]):
         try:
             results = self._execute(batch, wait=False)
         except BaseException as exc:  # noqa: BLE001
-            results = self._failed(batch, exc)
+            self._jobs.put(("failed", q, batch, self._failed(batch, exc)))  # rolled back: nothing to commit
+            return
         if results is None:  # another process holds the write lock: the committer waits for it
             self._jobs.put(("own", q, batch, None))
         else:
@@ -314,7 +315,7 @@ class Writer(Generic[C, V]):
             job = self._jobs.get()
             if job is _STOP:
                 stopping = True
-            elif job[0] in ("commit", "own"):  # the connection was handed over with the job
+            elif job[0] in ("commit", "own", "failed"):  # the connection was handed over with the job
                 self._owned_job(job)
             else:  # "run", "drain", "sync": wait for the connection
                 self._deferred.append(job)
@@ -329,10 +330,10 @@ class Writer(Generic[C, V]):
         kind, q, batch, results = job
         try:
             try:
-                if kind == "own":
-                    results = self._run(batch)
-                else:
+                if kind == "commit":
                     batch, results = self._commit(q, batch, results)
+                elif kind == "own":
+                    results = self._run(batch)
             finally:
                 self._free()
         except BaseException as exc:  # noqa: BLE001 - the committer must outlive any failure
@@ -370,8 +371,6 @@ class Writer(Generic[C, V]):
     def _commit(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> tuple[list[_Item], list[_Result]]:
         """COMMIT the batch (connection owned); copy the WAL's tail first if the checkpointer asked
         for it. Returns what is left to settle."""
-        if not self._backend.in_transaction():  # _flush's batch failed whole and was rolled back
-            return batch, results
         try:
             self._backend.commit()
         except BaseException as exc:  # noqa: BLE001
