@@ -56,7 +56,8 @@ def server() -> Iterator[Server]:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         info: dict[str, str] = {}
@@ -77,6 +78,9 @@ def server() -> Iterator[Server]:
         yield Server(origin=origin, tenant_id=info["tenant id:"], token=info["token:"], db_url=db_url, workdir=workdir, env=env, output=lines)
     finally:
         stop_server(proc)
+        pumping.join(15)  # the pipe ends once every process holding it has gone
+        if proc.stdout is not None:
+            proc.stdout.close()  # else the garbage collector closes it: a ResourceWarning, an error in this suite
         shutil.rmtree(workdir, ignore_errors=True)
 
 
