@@ -24,6 +24,7 @@ import itertools
 import re
 import shutil
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -198,6 +199,26 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn`` on a thread of its own and wait for it: the store refuses synchronous writes on a
+    thread that runs an event loop (the tests' set-up may block its own loop for a moment)."""
+    out: list[Any] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            err.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if err:
+        raise err[0]
+    return out[0]
+
+
 class Api:
     """A small client for the tests: authenticated requests plus helpers that create objects."""
 
@@ -329,12 +350,12 @@ class Api:
                 "createdDateTime": created, "deletedDateTime": None,
             }  # fmt: skip
             objs.append(StoredObject(self.tenant_id, uid, "user", props, created))
-        self.graph.store.bulk_load(self.tenant_id, objs, [])  # type: ignore[attr-defined]
+        off_loop(self.graph.store.bulk_load, self.tenant_id, objs, [])
         return [o.id for o in objs]
 
     def bulk_members(self, group_id: str, member_ids: list[str], member_type: str = "user") -> None:
         """Add many existing objects to a group straight through the store."""
-        self.graph.store.bulk_load(self.tenant_id, [], [(group_id, m, member_type) for m in member_ids])  # type: ignore[attr-defined]
+        off_loop(self.graph.store.bulk_load, self.tenant_id, [], [(group_id, m, member_type) for m in member_ids])
 
     # -- relationships ------------------------------------------------------------------------
     async def add_member(self, group_id: str, member_id: str, *, version: str = "v1.0", entity_set: str = "directoryObjects", **kw: Any) -> httpx.Response:

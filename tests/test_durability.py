@@ -54,10 +54,11 @@ def _start(db: Path, port: int) -> tuple[subprocess.Popen[str], str]:
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the server (no shutdown: what was acknowledged must already be on disk) and close its pipe."""
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    assert proc.stdout is not None
-    proc.stdout.close()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def test_204_survives_sigkill(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ import asyncio
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from graphdir.store.base import Change, Unavailable
+from graphdir.store.base import Change, EdgeWrite, StoredObject, Unavailable
 from graphdir.store.sqlite import SqliteStore, SqliteTxn
 
 
@@ -43,14 +44,16 @@ def _rows(path: Path) -> tuple[list[str], list[str]]:
         conn.close()
 
 
-@pytest.mark.parametrize("atomic", [True, False])
-def test_a_batch_the_database_rolled_back_commits_nothing(tmp_path: Path, atomic: bool) -> None:
+@pytest.mark.parametrize("checked", [True, False])
+def test_a_batch_the_database_rolled_back_commits_nothing(tmp_path: Path, checked: bool) -> None:
     store = SqliteStore(tmp_path / "w.db")
     store.open()
     try:
 
         async def run() -> list[object]:
-            futs = [store.write("t", _insert("a")), store.write("t", _disk_full, atomic=atomic), store.write("t", _insert("c"), atomic=True)]  # type: ignore[arg-type]
+            add = EdgeWrite("members", "add", "g", "u", "user", Change("g", "group", "addMember"))
+            third = store.write_one("t", lambda view: add) if checked else store.write("t", _insert("c"))  # type: ignore[arg-type]
+            futs = [store.write("t", _insert("a")), store.write("t", _disk_full), third]  # type: ignore[arg-type]
             return await asyncio.gather(*futs, return_exceptions=True)
 
         results = asyncio.run(run())
@@ -256,3 +259,242 @@ def test_close_from_another_thread_settles_every_queued_write(tmp_path: Path) ->
         assert {r[0] for r in conn.execute("SELECT key FROM meta WHERE key LIKE 'q%'")} == committed
     finally:
         conn.close()
+
+
+# -- the event loop never waits for the writer ------------------------------------------------------
+def test_a_sync_write_on_another_thread_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    """A synchronous write (the token endpoint's code redemption runs one on a worker thread) is
+    held inside its transaction while the loop queues a write of its own: the loop keeps turning
+    (it hands its batch to the committer instead of waiting for the writer), and both writes land."""
+    store = SqliteStore(tmp_path / "held.db")
+    store.open()
+    entered, release = threading.Event(), threading.Event()
+    held: list[bool] = []
+
+    def slow(tx: SqliteTxn) -> str:
+        entered.set()
+        held.append(release.wait(5))  # inside the transaction until the loop has shown it still turns
+        tx.conn.execute("INSERT INTO meta VALUES ('slow', '1')")
+        return "slow"
+
+    async def run() -> tuple[bool, int, object, object]:
+        side_result: list[object] = []
+        side = threading.Thread(target=lambda: side_result.append(store.write_sync("t", slow)))  # type: ignore[arg-type]
+        side.start()
+        assert await asyncio.to_thread(entered.wait, 5)
+        fut = store.write("t", _insert("a"))  # type: ignore[arg-type]
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        beat = asyncio.ensure_future(heartbeat())
+        while ticks < 50 and not held:  # a blocked loop reaches this line only once the hold timed out
+            await asyncio.sleep(0)
+        turning = not held  # the loop turned 50 times while the sync write was still held
+        beat.cancel()
+        release.set()
+        value = await asyncio.wait_for(fut, 10)
+        await asyncio.to_thread(side.join, 10)
+        return turning, ticks, value, side_result[0] if side_result else None
+
+    try:
+        turning, ticks, value, side_value = asyncio.run(run())
+    finally:
+        store.close()
+    assert turning and ticks >= 50, "the event loop waited for the writer while a sync write held it"
+    assert held == [True] and (value, side_value) == ("a", "slow")
+    conn = sqlite3.connect(tmp_path / "held.db")
+    try:
+        assert {r[0] for r in conn.execute("SELECT key FROM meta WHERE key IN ('a', 'slow')")} == {"a", "slow"}
+    finally:
+        conn.close()
+
+
+def test_write_sync_on_an_event_loop_thread_is_refused(tmp_path: Path) -> None:
+    """On a thread that runs an event loop a synchronous write would block every request: it is a
+    programming error (use ``await store.write(...)``), refused before it touches the database."""
+    store = SqliteStore(tmp_path / "loop.db")
+    store.open()
+
+    async def run() -> None:
+        with pytest.raises(RuntimeError, match="await store.write"):
+            store.write_sync("t", _insert("on-loop"))  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(run())
+        assert store.write_sync("t", _insert("off-loop")) == "off-loop"  # type: ignore[arg-type]
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / "loop.db")
+    try:
+        assert [r[0] for r in conn.execute("SELECT key FROM meta WHERE key LIKE '%-loop' ORDER BY key")] == ["off-loop"]
+    finally:
+        conn.close()
+
+
+# -- a write that raises leaves nothing behind --------------------------------------------------------
+T = "11111111-1111-4111-8111-111111111111"
+G = "33333333-3333-4333-8333-333333333333"
+U = "22222222-2222-4222-8222-222222222222"
+
+
+def _dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_a_write_that_changes_rows_and_then_raises_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Whatever a write function changed before it raised is undone, its change records too; a
+    checked write (``write_one``) cannot change anything before its one mutation, and when that
+    mutation finds nothing to do it writes nothing either."""
+    db = tmp_path / "undo.db"
+    store = SqliteStore(db)
+    store.open()
+    store.bulk_load(T, [StoredObject(T, G, "group", {"displayName": "g"}, "2026-01-01T00:00:00Z"),
+                        StoredObject(T, U, "user", {"displayName": "u"}, "2026-01-01T00:00:00Z")], [(G, U, "user")])
+
+    def writes_then_raises(tx: SqliteTxn) -> None:
+        tx.remove_member(G, U)
+        tx.record(Change(G, "group", "removeMember", related_id=U))
+        tx.insert(StoredObject(T, "44444444-4444-4444-8444-444444444444", "user", {}, "2026-01-01T00:00:00Z"))
+        raise ValueError("refused after writing")
+
+    def check_that_writes(view: Any) -> EdgeWrite:
+        view.remove_member(G, U)  # a read-only view: there is no such method
+        return EdgeWrite("members", "remove", G, U)
+
+    def check_nothing_to_remove(view: Any) -> EdgeWrite:
+        return EdgeWrite("members", "remove", G, "55555555-5555-4555-8555-555555555555", change=Change(G, "group", "removeMember"),
+                         unchanged=lambda: LookupError("not a member"))
+
+    def check_that_raises(view: Any) -> EdgeWrite:
+        assert view.has_member(G, U)
+        raise PermissionError("refused by a check")
+
+    try:
+        store.write_sync(T, lambda tx: None)
+        before = _dump(db)
+
+        async def run() -> list[object]:
+            futs = [store.write(T, writes_then_raises), store.write_one(T, check_that_writes),  # type: ignore[arg-type]
+                    store.write_one(T, check_nothing_to_remove), store.write_one(T, check_that_raises)]
+            return await asyncio.gather(*futs, return_exceptions=True)
+
+        results = asyncio.run(run())
+    finally:
+        store.close()
+    assert [type(r) for r in results] == [ValueError, AttributeError, LookupError, PermissionError], results
+    assert _dump(db) == before
+
+
+def test_a_checked_write_commits_its_one_mutation_and_its_change(tmp_path: Path) -> None:
+    db = tmp_path / "one.db"
+    store = SqliteStore(db)
+    store.open()
+    store.bulk_load(T, [StoredObject(T, G, "group", {"displayName": "g"}, "2026-01-01T00:00:00Z"),
+                        StoredObject(T, U, "user", {"displayName": "u"}, "2026-01-01T00:00:00Z")], [])
+    try:
+
+        async def run() -> list[object]:
+            add = EdgeWrite("members", "add", G, U, "user", change=Change(G, "group", "addMember", related_id=U), unchanged=lambda: KeyError("already"))
+            first = await store.write_one(T, lambda view: add)
+            again = await asyncio.gather(store.write_one(T, lambda view: add), return_exceptions=True)
+            owner = EdgeWrite("owners", "add", G, U, "user", change=Change(G, "group", "addOwner", related_id=U))
+            await store.write_one(T, lambda view: owner)
+            gone = EdgeWrite("owners", "remove", G, U, change=Change(G, "group", "removeOwner", related_id=U))
+            await store.write_one(T, lambda view: gone)
+            return [first, *again]
+
+        results = asyncio.run(run())
+    finally:
+        store.close()
+    assert results[0] is None and isinstance(results[1], KeyError)
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT group_id, member_id FROM members").fetchall() == [(G, U)]
+        assert conn.execute("SELECT count(*) FROM owners").fetchone()[0] == 0
+        assert [r[0] for r in conn.execute("SELECT action FROM changes ORDER BY seq")] == ["addMember", "addOwner", "removeOwner"]
+    finally:
+        conn.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("op", ["add", "remove"])
+async def test_a_membership_write_that_fails_after_its_checks_changes_nothing(api: Any, monkeypatch: pytest.MonkeyPatch, op: str) -> None:
+    """Through the app: if building the change record fails (a bug), the membership write is
+    answered 500 and neither the membership nor any change record is left half-written."""
+    from graphdir.directory import membership
+
+    user = await api.create_user()
+    other = await api.create_user()
+    group = await api.create_group()
+    assert (await api.add_member(group["id"], user["id"])).status_code == 204
+    path = api.graph.store.path
+    before = _dump(path)
+
+    def broken(*_a: Any, **_kw: Any) -> Change:
+        raise RuntimeError("the change record could not be built")
+
+    monkeypatch.setattr(membership, "Change", broken)
+    if op == "add":
+        resp = await api.add_member(group["id"], other["id"])
+    else:
+        resp = await api.delete(f"/v1.0/groups/{group['id']}/members/{user['id']}/$ref")
+    assert resp.status_code == 500, resp.text
+    assert _dump(path) == before
+
+
+def test_several_loops_and_sync_writers_share_the_writer_without_deadlock(tmp_path: Path) -> None:
+    """Three event loops (each on its own thread) and two threads of synchronous writes, all at once:
+    whoever holds the connection, the others queue behind it and nobody waits for a job queued after
+    their own; every write lands exactly once."""
+    db = tmp_path / "many.db"
+    store = SqliteStore(db, batch_max=16)
+    store.open()
+    errors: list[BaseException] = []
+
+    def loop_writer(n: int) -> None:
+        async def run() -> None:
+            for start in range(0, 300, 30):
+                futs = [store.write("t", _insert(f"l{n}-{i}")) for i in range(start, start + 30)]  # type: ignore[arg-type]
+                await asyncio.wait_for(asyncio.gather(*futs), 30)
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def sync_writer(n: int) -> None:
+        try:
+            for i in range(50):
+                store.write_sync("t", _insert(f"s{n}-{i}"))  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop_writer, args=(n,)) for n in range(3)]
+    threads += [threading.Thread(target=sync_writer, args=(n,)) for n in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a writer is stuck"
+    finally:
+        store.close()
+    assert errors == []
+    conn = sqlite3.connect(db)
+    try:
+        keys = [r[0] for r in conn.execute("SELECT key FROM meta WHERE key LIKE 'l%' OR key LIKE 's%'")]
+        changes = [r[0] for r in conn.execute("SELECT object_id FROM changes")]
+    finally:
+        conn.close()
+    expected = {f"l{n}-{i}" for n in range(3) for i in range(300)} | {f"s{n}-{i}" for n in range(2) for i in range(50)}
+    assert len(keys) == len(expected) and set(keys) == expected
+    assert sorted(changes) == sorted(expected)

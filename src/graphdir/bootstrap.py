@@ -35,11 +35,11 @@ def default_app_id(store: Store) -> str:
 def open_store(settings: Settings) -> Store:
     url = settings.database_url
     if url.startswith("sqlite:///"):
-        from graphdir.odata.serialize import render_default
+        from graphdir.odata.serialize import renderings
         from graphdir.store.sqlite import SqliteStore
 
         return SqliteStore(
-            settings.sqlite_path, settings.writer_batch_max, settings.checkpoint_interval, render=render_default,
+            settings.sqlite_path, settings.writer_batch_max, settings.checkpoint_interval, render=renderings(),
             mmap_size=settings.sqlite_mmap_size,
         )
     raise ValueError(f"unsupported database URL {url!r} (supported: sqlite:///path)")

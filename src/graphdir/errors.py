@@ -39,6 +39,16 @@ def unsupported_query(message: str) -> GraphError:
     return GraphError(400, "Request_UnsupportedQuery", message)
 
 
+def invalid_skip_token() -> GraphError:
+    """A ``$skiptoken`` that is not one this listing issued (paging: https://learn.microsoft.com/en-us/graph/paging)."""
+    return bad_request("Invalid skip token: the $skiptoken value is not valid for this request.")
+
+
+def value_too_large() -> GraphError:
+    """A value the directory cannot store or compare (beyond the database's string or integer limits)."""
+    return bad_request("A value in the request is too large.")
+
+
 def already_exist(prop: str) -> GraphError:
     """Duplicate add of a member or owner (docs/behaviour.md#directory-error-messages)."""
     return bad_request(

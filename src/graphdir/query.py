@@ -110,5 +110,6 @@ class ListQuery:
     after: tuple[str, ...] | None = None  # keyset position taken from $skiptoken
     types: tuple[str, ...] | None = None  # OData cast: restrict to these object types
     count: bool = False
-    #: return each item's pre-rendered default projection (``Page.rendered``) instead of objects
-    rendered: bool = False
+    #: a rendering key (``graphdir.store.base.Renderings``): return each item's default projection
+    #: as JSON bytes (``Page.rendered``) instead of objects
+    rendered: str | None = None

@@ -24,6 +24,8 @@ or template ids). Generated secrets are printed once.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -61,9 +63,9 @@ async def seed_object(store: Store, directory: Directory, tenant_id: str, item: 
             for o in owners:
                 tx.add_owner(obj.id, o.id, o.type)
 
-        store.write_sync(tenant_id, add_owners)
-    for role in roles:
-        identity.assign_role(store, tenant_id, obj, role)
+        await store.write(tenant_id, add_owners)
+    for role in roles:  # synchronous writes: off the event loop's thread, which may not make them
+        await asyncio.to_thread(identity.assign_role, store, tenant_id, obj, role)
     echo(f"{obj.type}\t{obj.id}\t{obj.props.get('userPrincipalName') or obj.props.get('displayName')}")
     return obj
 
@@ -75,15 +77,17 @@ async def seed_tenant(store: Store, directory: Directory, default_tenant_id: str
         try:
             tenant = identity.find_tenant(store, entry.get("id") or entry["domain"])
         except identity.IdentityError:
-            tenant = identity.create_tenant(store, entry.get("displayName") or entry["domain"], entry["domain"], entry.get("id"), entry.get("domains"))
+            tenant = await asyncio.to_thread(
+                identity.create_tenant, store, entry.get("displayName") or entry["domain"], entry["domain"], entry.get("id"), entry.get("domains")
+            )
     tid = tenant["id"]
     echo(f"tenant\t{tid}\t{tenant['domain']}")
     for a in entry.get("applications", []):
         secret = a.get("secret", True)
-        app, value = identity.create_app(
-            store, tid, a["displayName"], roles=split_list(a.get("roles")), scopes=split_list(a.get("scopes")),
+        app, value = await asyncio.to_thread(functools.partial(
+            identity.create_app, store, tid, a["displayName"], roles=split_list(a.get("roles")), scopes=split_list(a.get("scopes")),
             public_client=bool(a.get("publicClient")), redirect_uris=list(a.get("redirectUris", [])), secret=secret, app_id=a.get("appId"),
-        )  # fmt: skip
+        ))  # fmt: skip
         shown = value if secret is True and value else "(as given)" if value else "(none)"
         echo(f"application\t{app.app_id}\t{app.display_name}\tsecret: {shown}")
     for u in entry.get("users", []):

@@ -10,6 +10,8 @@ creates, next to the SQLite file (``tls/`` unless ``tls_dir`` says otherwise):
 * ``server.pem`` / ``server-key.pem`` — a server certificate signed by that CA for
   ``localhost``, ``127.0.0.1``, ``::1`` and the configured host.
 
+The directory (when graphdir creates it) is readable by its owner only, and so are the keys.
+
 Both are reused on later starts; the server certificate is reissued (by the same CA)
 when it nears expiry or does not cover the host. The extensions satisfy Python's
 ``VERIFY_X509_STRICT`` (critical basicConstraints/keyUsage, SKI/AKI).
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from graphdir.private_files import FILE_MODE, private_dir, tighten
 from graphdir.settings import Settings
 
 _RENEW_BEFORE = dt.timedelta(days=30)
@@ -65,9 +68,11 @@ def _san(names: list[str]) -> list[x509.GeneralName]:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """A private key, owner-only (0600) whatever the umask, also when it replaces an older file."""
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), FILE_MODE)  # before the key is written
         fh.write(pem)
 
 
@@ -149,9 +154,14 @@ def _server_ok(path: Path, ca: x509.Certificate, names: list[str]) -> bool:
 
 
 def ensure(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
-    """Create (once) and return the CA and server certificate files in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Create (once) and return the CA and server certificate files in ``directory``.
+
+    The directory, when graphdir creates it, is owner-only (0700), and so are the private keys
+    (0600); keys found readable by others are tightened (graphdir.private_files)."""
+    private_dir(directory)
     ca_file, ca_key_file = directory / "ca.pem", directory / "ca-key.pem"
+    for key_file in (ca_key_file, directory / "server-key.pem"):
+        tighten(key_file)
     if ca_file.exists() and ca_key_file.exists():
         ca, ca_key = x509.load_pem_x509_certificate(ca_file.read_bytes()), _load_key(ca_key_file)
     else:

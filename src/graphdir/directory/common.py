@@ -13,7 +13,7 @@ from typing import Any
 
 from graphdir import errors
 from graphdir.directory.schema import RESOURCE_NAMES, TYPE_NAMES, Prop, canonical, check_value
-from graphdir.store.base import Change, StoredObject, Txn
+from graphdir.store.base import Change, StoredObject, Txn, TxnView
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def soft_delete(tx: Txn, obj: StoredObject, actor_label: str) -> None:
     tx.record(Change(obj.id, obj.type, "softDelete", actor=actor_label))
 
 
-def get_live(tx: Txn, object_id: str, types: tuple[str, ...] | None = None, view: bool = False) -> StoredObject:
+def get_live(tx: TxnView, object_id: str, types: tuple[str, ...] | None = None, view: bool = False) -> StoredObject:
     """The live (not soft-deleted) object of one of ``types``, else 404 naming the id.
 
     ``view=True`` returns the transaction's read-only view (no copy: for checks); the default
@@ -92,7 +92,7 @@ def get_live(tx: Txn, object_id: str, types: tuple[str, ...] | None = None, view
     return obj
 
 
-def resolve_ref(tx: Txn, ref: Ref) -> StoredObject:
+def resolve_ref(tx: TxnView, ref: Ref) -> StoredObject:
     """The live object a reference names (read-only view), else 404 naming the id."""
     obj = tx.peek(ref.id)
     if obj is None or obj.deleted is not None or (ref.type_hint is not None and obj.type != ref.type_hint):

@@ -13,9 +13,13 @@ from graphdir.directory import kinds, rights
 from graphdir.directory.common import Ref, get_live, resolve_ref
 from graphdir.directory.groups import GroupsMixin
 from graphdir.query import ListQuery
-from graphdir.store.base import Change, Page, StoredObject, Txn
+from graphdir.store.base import Change, EdgeWrite, Page, StoredObject, Txn, TxnView
 
 _GROUP = ("group",)
+
+
+def _already_member() -> errors.GraphError:
+    return errors.already_exist("members")
 
 
 class MembershipMixin(GroupsMixin):
@@ -65,7 +69,7 @@ class MembershipMixin(GroupsMixin):
         gid = ids.parse_object_id(group_id)
         mail_sec = self.settings.mail_enabled_security_membership
 
-        def fn(tx: Txn) -> None:
+        def check(tx: TxnView) -> EdgeWrite:
             group = get_live(tx, gid, _GROUP, view=True)
             member = resolve_ref(tx, ref)
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
@@ -75,12 +79,11 @@ class MembershipMixin(GroupsMixin):
             kinds.check_member_type(group.props, member.type, member.props)
             if member.type == "group" and (member.id == gid or member.id in tx.ancestors(gid)):
                 raise kinds.cycle()
-            if not tx.add_member(gid, member.id, member.type):
-                raise errors.already_exist("members")
-            tx.record(Change(gid, "group", "addMember", related_id=member.id, actor=actor.label))
+            change = Change(gid, "group", "addMember", related_id=member.id, actor=actor.label)
+            return EdgeWrite("members", "add", gid, member.id, member.type, change, _already_member)
 
-        # one INSERT OR IGNORE, every check before it: no savepoint needed
-        await self.store.write(actor.tenant_id, fn, atomic=True)
+        # every check reads; the one INSERT OR IGNORE comes after them (no savepoint needed)
+        await self.store.write_one(actor.tenant_id, check)
 
     async def remove_member(self, actor: rights.Actor, group_id: str, member_id: str) -> None:
         """``DELETE /groups/{id}/members/{id}/$ref`` → 204; not a member → 404 naming the member (docs/behaviour.md#directory-error-messages)."""
@@ -89,17 +92,16 @@ class MembershipMixin(GroupsMixin):
         mail_sec = self.settings.mail_enabled_security_membership
         label = actor.label
 
-        def fn(tx: Txn) -> None:
+        def check(tx: TxnView) -> EdgeWrite:
             props = get_live(tx, gid, _GROUP, view=True).props
             is_owner = actor.user_id is not None and tx.has_owner(gid, actor.user_id)
             rights.check_members_update(actor, props, is_owner)
             kinds.check_membership_writable(props, mail_sec)
-            if not tx.remove_member(gid, mid):
-                raise errors.not_found(member_id)
-            tx.record(Change(gid, "group", "removeMember", related_id=mid, actor=label))
+            change = Change(gid, "group", "removeMember", related_id=mid, actor=label)
+            return EdgeWrite("members", "remove", gid, mid, change=change, unchanged=lambda: errors.not_found(member_id))
 
-        # one DELETE, every check before it: no savepoint needed
-        await self.store.write(actor.tenant_id, fn, atomic=True)
+        # every check reads; the one DELETE comes after them (no savepoint needed)
+        await self.store.write_one(actor.tenant_id, check)
 
     async def delete_member_object(self, actor: rights.Actor, group_id: str, member_id: str, version: str) -> None:
         """``DELETE /groups/{id}/members/{id}`` without ``$ref`` deletes the member object itself when the

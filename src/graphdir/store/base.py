@@ -13,9 +13,9 @@ become :class:`StoreError` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from graphdir.query import ListQuery
 
@@ -23,7 +23,12 @@ T = TypeVar("T")
 
 
 class StoreError(Exception):
-    """Base of every storage failure that leaves the store."""
+    """Base of every storage failure that leaves the store.
+
+    The subclasses say whose fault it is: :class:`Conflict` and :class:`InvalidInput` the
+    request's (400), :class:`Unavailable` nobody's (503, worth retrying). A plain ``StoreError``
+    is a bug (500): it must never be answered as "unavailable", which clients retry.
+    """
 
 
 class Conflict(StoreError):
@@ -34,8 +39,18 @@ class Conflict(StoreError):
         self.what = what
 
 
+class InvalidInput(StoreError):
+    """The request asks for something the store cannot answer as asked, e.g. a value too large to
+    compare or store. The client's fault: answered 400, never retried."""
+
+
+class InvalidPosition(InvalidInput):
+    """A keyset position (from a ``$skiptoken``) that does not fit the listing's order."""
+
+
 class Unavailable(StoreError):
-    """The database cannot be reached or is shutting down."""
+    """The database cannot be used right now: another process holds its lock, the disk failed or
+    is full, the file cannot be opened, or the store is closed. Answered 503 with Retry-After."""
 
 
 @dataclass(slots=True)
@@ -61,9 +76,29 @@ class Page:
     rendered: list[tuple[str, bytes]] | None = None
 
 
-#: Encodes an object's default projection once, at write time: ``render(type, id, props) -> bytes``.
-#: The store keeps the bytes without knowing what they mean (the wire layer supplies the function).
+#: Encodes an object's default projection: ``render(type, id, props) -> bytes``. The store keeps
+#: the bytes without knowing what they mean (the wire layer supplies the function).
 Renderer = Callable[[str, str, dict[str, Any]], bytes]
+
+
+@dataclass(frozen=True)
+class Renderings:
+    """The default projections the wire layer serves, by *rendering key*.
+
+    A key names one projection (the wire layer derives it from the property lists, so it changes
+    whenever a projection does; equal projections share a key and their bytes). Each row keeps the
+    ``stored`` key's rendering, made at write time, next to that key. A list page asks for a key
+    (``ListQuery.rendered``); a row whose stored key differs — written before the projection
+    changed, or by an older graphdir — and any key other than ``stored`` are rendered on read
+    from the attributes, so a page never carries a stale projection.
+    """
+
+    stored: str
+    render: Mapping[str, Renderer]
+
+    def __post_init__(self) -> None:
+        if self.stored not in self.render:
+            raise ValueError(f"no renderer for the stored rendering {self.stored!r}")
 
 
 @dataclass(slots=True)
@@ -92,29 +127,53 @@ class StoredApp:
     created: str
 
 
-class Txn(Protocol):
-    """What a write function may do inside the writer's transaction."""
+@dataclass(slots=True)
+class EdgeWrite:
+    """The one mutation of a checked write (:meth:`Store.write_one`): add or remove one member or owner.
+
+    It is applied as a single statement after the check returned it, and no caller code runs after
+    that statement: ``change`` is recorded in the same transaction when the edge changed, and the
+    exception ``unchanged()`` makes is raised (nothing written) when it did not — the edge already
+    existed (add) or did not exist (remove). It is made only then: the hot path builds no error.
+    """
+
+    relation: Literal["members", "owners"]
+    op: Literal["add", "remove"]
+    group_id: str
+    other_id: str
+    other_type: str = ""
+    change: Change | None = None
+    unchanged: Callable[[], BaseException] | None = None
+
+
+class TxnView(Protocol):
+    """What a checked write's check may do inside the writer's transaction: read, nothing else."""
 
     tenant_id: str
 
     def get(self, object_id: str) -> StoredObject | None:
-        """A copy of the object, free to modify and pass to :meth:`update`."""
+        """A copy of the object."""
         ...
     def peek(self, object_id: str) -> StoredObject | None:
         """The object as the transaction sees it, read-only (no copy): for checks, never to be modified."""
         ...
     def get_by_upn(self, upn: str) -> StoredObject | None: ...
+    def has_member(self, group_id: str, member_id: str) -> bool: ...
+    def has_owner(self, group_id: str, owner_id: str) -> bool: ...
+    def count_owners(self, group_id: str) -> int: ...
+    def ancestors(self, group_id: str) -> set[str]: ...
+
+
+class Txn(TxnView, Protocol):
+    """What a write function may do inside the writer's transaction (under a savepoint of its own)."""
+
     def insert(self, obj: StoredObject) -> None: ...
     def update(self, obj: StoredObject) -> None: ...
     def purge(self, object_id: str) -> None: ...
-    def has_member(self, group_id: str, member_id: str) -> bool: ...
     def add_member(self, group_id: str, member_id: str, member_type: str) -> bool: ...
     def remove_member(self, group_id: str, member_id: str) -> bool: ...
-    def has_owner(self, group_id: str, owner_id: str) -> bool: ...
     def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool: ...
     def remove_owner(self, group_id: str, owner_id: str) -> bool: ...
-    def count_owners(self, group_id: str) -> int: ...
-    def ancestors(self, group_id: str) -> set[str]: ...
     def record(self, change: Change) -> None: ...
 
     # identity (issue 3): applications, directory role assignments, one-time authorization codes
@@ -131,11 +190,18 @@ class Store(Protocol):
 
     def open(self) -> None: ...
     def close(self) -> None: ...
-    def write(self, tenant_id: str, fn: Callable[[Txn], T], atomic: bool = False) -> Awaitable[T]:
-        """Run ``fn`` in the writer's next transaction. ``atomic``: ``fn`` makes at most one change and
-        raises only before it, so it needs no savepoint."""
+    def write(self, tenant_id: str, fn: Callable[[Txn], T]) -> Awaitable[T]:
+        """Run ``fn`` in the writer's next transaction, under a savepoint: when it raises, nothing it
+        changed is kept."""
         ...
-    def write_sync(self, tenant_id: str, fn: Callable[[Txn], T]) -> T: ...
+    def write_one(self, tenant_id: str, check: Callable[[TxnView], EdgeWrite]) -> Awaitable[None]:
+        """A checked write: ``check`` reads (and may raise), then the one mutation it returns is
+        applied. Cheaper than :meth:`write` (no savepoint) and just as safe."""
+        ...
+    def write_sync(self, tenant_id: str, fn: Callable[[Txn], T]) -> T:
+        """:meth:`write` for code without an event loop (CLI, start-up, worker threads); refused on
+        a thread that runs an event loop, where it would block every request."""
+        ...
 
     # tenants and keys
     def get_tenant(self, tenant_id: str) -> dict[str, Any] | None: ...

@@ -132,6 +132,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX objects_type_name ON objects (tenant_id, type, display_name, id);
         """,
     ),
+    (
+        5,
+        "objects.rendered_version: the rendering key of the projection objects.rendered was made with",
+        # NULL for every row written before: those are re-rendered at the next start
+        # (SqliteStore.refresh_renderings) and, until then, on read.
+        """
+        ALTER TABLE objects ADD COLUMN rendered_version TEXT;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

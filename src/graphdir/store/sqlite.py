@@ -13,17 +13,32 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from graphdir.private_files import private_dir, private_file, tighten
 from graphdir.query import ListQuery
-from graphdir.store.base import Change, Conflict, Page, Renderer, StoredApp, StoredObject, StoreError, Unavailable
+from graphdir.store.base import Conflict, EdgeWrite, InvalidPosition, Page, Renderings, StoredApp, StoredObject
 from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
+from graphdir.store.sqlite_backend import BUSY_MS, BUSY_WAIT, WAL_SIZE_LIMIT, SqliteBackend
+from graphdir.store.sqlite_txn import (
+    CACHE_GROUPS,
+    COLS,
+    INSERT_OBJECT,
+    SqliteTxn,
+    SqliteView,
+    now,
+    object_columns,
+    rendered_row,
+    row_object,
+    translate,
+)
 from graphdir.store.writer import Writer
+
+__all__ = ["BUSY_WAIT", "CACHE_GROUPS", "WAL_SIZE_LIMIT", "Conflict", "SqliteStore", "SqliteTxn", "SqliteView", "translate"]
 
 T = TypeVar("T")
 log = logging.getLogger("graphdir.store")
@@ -34,376 +49,20 @@ log = logging.getLogger("graphdir.store")
 #: holds its lock for one checkpoint of the last pass's tail: one fsync of the database file, 5-110 ms
 #: on this project's virtual disk, so not often.
 WAL_RESTART_FRAMES = 262_144
-#: Seconds a write waits for another process's write lock before it fails (503).
-BUSY_WAIT = 10.0
-_BUSY_MS = int(BUSY_WAIT * 1000)
-#: Groups the writer keeps decoded (see :meth:`SqliteTxn.peek`).
-CACHE_GROUPS = 50_000
-#: The WAL file is truncated back to this size when it starts over.
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-_COLS = "o.tenant_id, o.id, o.type, o.props, o.created, o.deleted"
-_GET_OBJECT = f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.id=?"
-
-
-def _row(r: tuple[Any, ...]) -> StoredObject:
-    return StoredObject(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5])
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_INSERT_OBJECT = (
-    "INSERT INTO objects (tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?)"
-)
-
-
-def _columns(obj: StoredObject, render: Renderer | None) -> tuple[Any, ...]:
-    p = obj.props
-    upn = p.get("userPrincipalName")
-    return (
-        obj.tenant_id,
-        obj.id,
-        obj.type,
-        p.get("displayName") or "",
-        upn.lower() if isinstance(upn, str) else None,
-        p.get("mailNickname"),
-        obj.created,
-        obj.deleted,
-        orjson.dumps(p).decode(),
-        render(obj.type, obj.id, p) if render is not None else None,
-    )
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY: another connection holds the lock ("database is locked")."""
-    return (int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF) == sqlite3.SQLITE_BUSY
-
-
-def _translate(exc: sqlite3.Error) -> StoreError:
-    if isinstance(exc, sqlite3.IntegrityError):
-        return Conflict(str(exc))
-    return Unavailable(str(exc))
-
-
-#: (exists, insert, delete) statements for the two edge tables, keyed (tenant, group, other).
-_EDGE_SQL = {
-    table: (
-        f"SELECT 1 FROM {table} WHERE tenant_id=? AND group_id=? AND {col}=?",
-        f"INSERT OR IGNORE INTO {table} VALUES (?,?,?,?)",
-        f"DELETE FROM {table} WHERE tenant_id=? AND group_id=? AND {col}=?",
-    )
-    for table, col in (("members", "member_id"), ("owners", "owner_id"))
-}
-
-
-class SqliteTxn:
-    """The writer's view of one write function (see :class:`graphdir.store.base.Txn`)."""
-
-    __slots__ = ("conn", "cur", "tenant_id", "changes", "seq", "render", "cache")
-
-    def __init__(
-        self, conn: sqlite3.Connection, tenant_id: str, seq: list[int], render: Renderer | None = None,
-        cache: dict[tuple[str, str], StoredObject] | None = None, cur: sqlite3.Cursor | None = None,
-    ) -> None:
-        self.conn = conn
-        #: the writer's one cursor for the hot statements (``conn.execute`` makes a cursor per call)
-        self.cur = conn.cursor() if cur is None else cur
-        self.tenant_id = tenant_id
-        self.changes: list[Change] = []
-        self.seq = seq
-        self.render = render
-        self.cache = {} if cache is None else cache
-
-    def peek(self, object_id: str) -> StoredObject | None:
-        """The object as the transaction sees it: a read-only view, never to be modified.
-
-        Groups the writer reads are cached until written (every write goes through this writer;
-        another process's commit clears the cache, see ``_SqliteBackend.begin``): every membership
-        write reads its group. Other objects are read each time: a member is seldom written twice,
-        and caching each one would fill the cache, evicting the groups, and give the garbage
-        collector tens of thousands of long-lived objects to walk."""
-        key = (self.tenant_id, object_id)
-        obj = self.cache.get(key)
-        if obj is None:
-            r = self.cur.execute(_GET_OBJECT, key).fetchone()
-            if r is None:
-                return None
-            obj = _row(r)
-            if obj.type == "group":
-                if len(self.cache) >= CACHE_GROUPS:
-                    del self.cache[next(iter(self.cache))]  # the oldest entry
-                self.cache[key] = obj
-        return obj
-
-    def get(self, object_id: str) -> StoredObject | None:
-        """A copy of the object, free to modify and pass to :meth:`update`."""
-        obj = self.peek(object_id)
-        if obj is None:
-            return None
-        return StoredObject(obj.tenant_id, obj.id, obj.type, dict(obj.props), obj.created, obj.deleted)
-
-    def get_by_upn(self, upn: str) -> StoredObject | None:
-        r = self.conn.execute(
-            f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.upn=?", (self.tenant_id, upn.lower())
-        ).fetchone()
-        return _row(r) if r else None
-
-    def insert(self, obj: StoredObject) -> None:
-        self.cache.pop((self.tenant_id, obj.id), None)
-        try:
-            self.conn.execute(_INSERT_OBJECT, _columns(obj, self.render))
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
-
-    def update(self, obj: StoredObject) -> None:
-        self.cache.pop((self.tenant_id, obj.id), None)
-        c = _columns(obj, self.render)
-        try:
-            self.conn.execute(
-                "UPDATE objects SET display_name=?, upn=?, mail_nickname=?, deleted=?, props=?, rendered=? WHERE tenant_id=? AND id=?",
-                (c[3], c[4], c[5], c[7], c[8], c[9], c[0], c[1]),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
-
-    def purge(self, object_id: str) -> None:
-        t = self.tenant_id
-        self.cache.pop((t, object_id), None)
-        self.conn.execute("DELETE FROM members WHERE tenant_id=? AND group_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM members WHERE tenant_id=? AND member_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND group_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND owner_id=?", (t, object_id))
-        self.conn.execute("DELETE FROM objects WHERE tenant_id=? AND id=?", (t, object_id))
-
-    def _has(self, table: str, group_id: str, other_id: str) -> bool:
-        return self.cur.execute(_EDGE_SQL[table][0], (self.tenant_id, group_id, other_id)).fetchone() is not None
-
-    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
-        return self.cur.execute(_EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
-
-    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
-        return self.cur.execute(_EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
-
-    def has_member(self, group_id: str, member_id: str) -> bool:
-        return self._has("members", group_id, member_id)
-
-    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
-        return self._add("members", group_id, member_id, member_type)
-
-    def remove_member(self, group_id: str, member_id: str) -> bool:
-        return self._remove("members", group_id, member_id)
-
-    def has_owner(self, group_id: str, owner_id: str) -> bool:
-        return self._has("owners", group_id, owner_id)
-
-    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
-        return self._add("owners", group_id, owner_id, owner_type)
-
-    def remove_owner(self, group_id: str, owner_id: str) -> bool:
-        return self._remove("owners", group_id, owner_id)
-
-    def count_owners(self, group_id: str) -> int:
-        return int(
-            self.conn.execute(
-                "SELECT count(*) FROM owners o JOIN objects x ON x.tenant_id=o.tenant_id AND x.id=o.owner_id "
-                "WHERE o.tenant_id=? AND o.group_id=? AND x.deleted IS NULL",
-                (self.tenant_id, group_id),
-            ).fetchone()[0]
-        )
-
-    def ancestors(self, group_id: str) -> set[str]:
-        rows = self.conn.execute(
-            "WITH RECURSIVE up(g) AS (SELECT group_id FROM members WHERE tenant_id=?1 AND member_id=?2 "
-            "UNION SELECT m.group_id FROM members m JOIN up ON m.tenant_id=?1 AND m.member_id=up.g) SELECT g FROM up",
-            (self.tenant_id, group_id),
-        ).fetchall()
-        return {r[0] for r in rows}
-
-    def record(self, change: Change) -> None:
-        self.changes.append(change)
-
-    # -- identity (issue 3) -----------------------------------------------------
-    def put_application(self, app: StoredApp) -> None:
-        self.conn.execute(
-            "INSERT INTO applications VALUES (?,?,?,?,?) ON CONFLICT(tenant_id, app_id) DO UPDATE SET "
-            "display_name=excluded.display_name, props=excluded.props",
-            (self.tenant_id, app.app_id, app.display_name, orjson.dumps(app.props).decode(), app.created),
-        )
-
-    def delete_application(self, app_id: str) -> bool:
-        cur = self.conn.execute("DELETE FROM applications WHERE tenant_id=? AND app_id=?", (self.tenant_id, app_id))
-        return cur.rowcount == 1
-
-    def assign_role(self, principal_id: str, role_id: str) -> bool:
-        cur = self.conn.execute("INSERT OR IGNORE INTO role_assignments VALUES (?,?,?)", (self.tenant_id, principal_id, role_id))
-        return cur.rowcount == 1
-
-    def unassign_role(self, principal_id: str, role_id: str) -> bool:
-        cur = self.conn.execute(
-            "DELETE FROM role_assignments WHERE tenant_id=? AND principal_id=? AND role_id=?", (self.tenant_id, principal_id, role_id)
-        )
-        return cur.rowcount == 1
-
-    def put_auth_code(self, code_hash: str, props: dict[str, Any], expires: float) -> None:
-        self.conn.execute("DELETE FROM authorization_codes WHERE tenant_id=? AND expires < ?", (self.tenant_id, expires - 86400))
-        self.conn.execute(
-            "INSERT INTO authorization_codes VALUES (?,?,?,?)", (self.tenant_id, code_hash, orjson.dumps(props).decode(), expires)
-        )
-
-    def take_auth_code(self, code_hash: str) -> tuple[dict[str, Any], float] | None:
-        """Read and delete a code in one step: a code is redeemable once."""
-        r = self.conn.execute(
-            "DELETE FROM authorization_codes WHERE tenant_id=? AND code_hash=? RETURNING props, expires", (self.tenant_id, code_hash)
-        ).fetchone()
-        return (orjson.loads(r[0]), float(r[1])) if r else None
-
-    def change_rows(self, at: str) -> list[tuple[Any, ...]]:
-        """This write's change records as ``changes`` rows, numbered from the writer's counter."""
-        rows = []
-        for ch in self.changes:
-            self.seq[0] += 1
-            rows.append(
-                (self.tenant_id, self.seq[0], at, ch.object_id, ch.object_type, ch.action, ch.related_id, ch.actor,
-                 orjson.dumps(ch.detail).decode() if ch.detail else None)
-            )
-        self.changes.clear()
-        return rows
-
-
-class _SqliteBackend:
-    """Transaction verbs for the :class:`Writer` on a dedicated connection."""
-
-    def __init__(self, path: Path, render: Renderer | None = None, mmap_size: int = 0) -> None:
-        self.path = path
-        self.render = render
-        self.mmap_size = mmap_size
-        self.conn: sqlite3.Connection | None = None
-        self.cur: sqlite3.Cursor | None = None
-        self.seq = [0]
-        self._data_version = 0
-        self._pending: list[tuple[Any, ...]] = []
-        self._cache: dict[tuple[str, str], StoredObject] = {}
-        self._at = _now()  # the batch's timestamp for its change records
-
-    def connect(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        conn.execute("PRAGMA busy_timeout=0")  # see begin()
-        conn.execute("PRAGMA cache_size=-65536")
-        conn.execute(f"PRAGMA mmap_size={int(self.mmap_size)}")
-        self.seq[0] = int(conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
-        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        self.conn = conn
-        self.cur = conn.cursor()
-
-    def _c(self) -> sqlite3.Connection:
-        assert self.conn is not None
-        return self.conn
-
-    def begin(self, wait: bool = True) -> bool:
-        """``BEGIN IMMEDIATE``. The connection has no busy timeout (the event loop must never sleep in
-        SQLite's busy handler): when another process holds the write lock, give up at once (``wait``
-        false) or let SQLite's busy handler retry for up to ``BUSY_WAIT`` seconds."""
-        c = self._c()
-        if wait:
-            c.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-        try:
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if wait or not _is_busy(exc):
-                raise
-            return False
-        finally:
-            if wait:
-                c.execute("PRAGMA busy_timeout=0")
-        self._at = _now()
-        # Another process (``graphdir user create`` next to a running server) may have committed
-        # change records since our last batch: ``data_version`` moves only on other connections'
-        # commits, so the change counter is re-read only then (one pragma per batch otherwise).
-        version = int(c.execute("PRAGMA data_version").fetchone()[0])
-        if version != self._data_version:
-            self._data_version = version
-            self._cache.clear()
-            self.seq[0] = max(self.seq[0], int(c.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]))
-        return True
-
-    def savepoint(self) -> None:
-        self._c().execute("SAVEPOINT w")
-
-    def release(self) -> None:
-        self._c().execute("RELEASE w")
-
-    def rollback_to(self) -> None:
-        self._cache.clear()  # reads inside the undone savepoint may have cached its changes
-        c = self._c()
-        c.execute("ROLLBACK TO w")
-        c.execute("RELEASE w")
-
-    def end_batch(self) -> None:
-        """Write the batch's change records, one statement for the batch (on the executing thread)."""
-        if self._pending:
-            self._c().executemany("INSERT INTO changes VALUES (?,?,?,?,?,?,?,?,?)", self._pending)
-            self._pending = []
-
-    def commit(self) -> None:
-        """COMMIT: one fsync of the WAL (``synchronous=FULL``) for the whole batch."""
-        c = self._c()
-        if not c.in_transaction:
-            raise Unavailable("the transaction was rolled back by the database")
-        c.execute("COMMIT")
-
-    def in_transaction(self) -> bool:
-        return self._c().in_transaction
-
-    def checkpoint(self) -> None:
-        """Copy what is left of the WAL into the database, between two write transactions
-        (a failure is the writer's to log: the next request retries)."""
-        self._c().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def rollback(self) -> None:
-        self._pending = []
-        self._cache.clear()
-        if self._c().in_transaction:
-            self._c().execute("ROLLBACK")
-
-    def make_txn(self, tenant_id: str) -> SqliteTxn:
-        assert self.conn is not None and self.cur is not None
-        return SqliteTxn(self.conn, tenant_id, self.seq, self.render, self._cache, self.cur)
-
-    def finish_txn(self, txn: SqliteTxn) -> None:
-        """A write function succeeded: keep its change records for this batch's commit."""
-        if txn.changes:
-            self._pending += txn.change_rows(self._at)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:  # pragma: no cover
-                pass
-            self.conn.close()
-            self.conn = self.cur = None
 
 
 class SqliteStore:
     """:class:`graphdir.store.base.Store` on one SQLite file."""
 
     def __init__(
-        self, path: str | Path, batch_max: int = 512, checkpoint_interval: float = 0.5, render: Renderer | None = None,
+        self, path: str | Path, batch_max: int = 512, checkpoint_interval: float = 0.5, render: Renderings | None = None,
         mmap_size: int = 0,
     ) -> None:
         self.path = Path(path)
         self._local = threading.local()
         self._render = render
         self._mmap_size = mmap_size
-        self._writer: Writer[SqliteTxn] = Writer(_SqliteBackend(self.path, render, mmap_size), batch_max)
+        self._writer: Writer[SqliteTxn, SqliteView] = Writer(SqliteBackend(self.path, render, mmap_size), batch_max)
         self._checkpoint_interval = checkpoint_interval
         self.wal_restart_frames = WAL_RESTART_FRAMES
         self._stop = threading.Event()
@@ -414,8 +73,9 @@ class SqliteStore:
     def open(self) -> None:
         if self._opened:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._private()
         self.migrate()
+        self.refresh_renderings()
         self._writer.start()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="graphdir-checkpoint", daemon=True)
         self._checkpointer.start()
@@ -427,6 +87,17 @@ class SqliteStore:
             self._checkpointer.join(timeout=5)
         self._writer.stop()
         self._opened = False
+
+    def _private(self) -> None:
+        """The database holds secrets (signing keys, hashed secrets and passwords): its directory, when
+        graphdir creates it, is 0700 and the file and its -wal and -shm are 0600 (SQLite gives those
+        the database file's mode), whatever the umask; wider existing files are tightened."""
+        if str(self.path) == ":memory:":
+            return
+        private_dir(self.path.parent)
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            tighten(Path(f"{self.path}{suffix}"))
 
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the schema version now recorded."""
@@ -450,6 +121,51 @@ class SqliteStore:
                     raise
                 current = version
             return current
+        finally:
+            conn.close()
+
+    def refresh_renderings(self, chunk: int = 2000) -> int:
+        """Re-render the rows whose stored rendering was made with another projection than the current
+        one (the projection changed, or the rows predate migration 5); returns how many.
+
+        Once per projection: ``meta.rendered_version`` remembers the key every row was brought to. Rows
+        an older graphdir writes afterwards (without a key) are rendered on read until rewritten. Each
+        chunk is read and rewritten in one write transaction, so a concurrent writer cannot slip a
+        newer version of a row in between."""
+        if self._render is None:
+            return 0
+        key = self._render.stored
+        render = self._render.render[key]
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+            row = conn.execute("SELECT value FROM meta WHERE key='rendered_version'").fetchone()
+            if row is not None and row[0] == key:
+                return 0
+            done, last = 0, 0
+            while True:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = conn.execute(
+                        "SELECT rid, type, id, props FROM objects WHERE rid > ? AND rendered_version IS NOT ? ORDER BY rid LIMIT ?", (last, key, chunk)
+                    ).fetchall()
+                    conn.executemany(
+                        "UPDATE objects SET rendered=?, rendered_version=? WHERE rid=?",
+                        [(render(t, i, orjson.loads(p)), key, rid) for rid, t, i, p in rows],
+                    )
+                    if not rows:
+                        conn.execute("INSERT OR REPLACE INTO meta VALUES ('rendered_version', ?)", (key,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                if not rows:
+                    break
+                done += len(rows)
+                last = rows[-1][0]
+            if done:
+                log.info("re-rendered %d objects for rendering %s", done, key)
+            return done
         finally:
             conn.close()
 
@@ -484,7 +200,7 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             conn.execute("PRAGMA query_only=1")
             conn.execute(f"PRAGMA mmap_size={int(self._mmap_size)}")
             self._local.conn = conn
@@ -493,12 +209,15 @@ class SqliteStore:
     def _q(self, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
         try:
             return self._conn().execute(sql, tuple(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+        except (sqlite3.Error, OverflowError) as exc:
+            raise translate(exc) from exc
 
     # -- writes ---------------------------------------------------------------
-    def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T], atomic: bool = False) -> Awaitable[T]:
-        return self._writer.submit(tenant_id, fn, atomic)
+    def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> Awaitable[T]:
+        return self._writer.submit(tenant_id, fn)
+
+    def write_one(self, tenant_id: str, check: Callable[[SqliteView], EdgeWrite]) -> Awaitable[None]:
+        return self._writer.submit_checked(tenant_id, check)
 
     def write_sync(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> T:
         return self._writer.submit_sync(tenant_id, fn)  # type: ignore[no-any-return]
@@ -521,7 +240,7 @@ class SqliteStore:
                 "INSERT INTO tenants VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET display_name=excluded.display_name, "
                 "domain=excluded.domain, props=excluded.props",
                 (tenant["id"], tenant["displayName"], tenant["domain"], orjson.dumps(tenant.get("props", {})).decode(),
-                 tenant.get("created") or _now()),
+                 tenant.get("created") or now()),
             )
 
         self.write_sync(tenant["id"], fn)
@@ -535,12 +254,12 @@ class SqliteStore:
 
     # -- objects --------------------------------------------------------------
     def get(self, tenant_id: str, object_id: str) -> StoredObject | None:
-        rows = self._q(f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.id=?", (tenant_id, object_id))
-        return _row(rows[0]) if rows else None
+        rows = self._q(f"SELECT {COLS} FROM objects o WHERE o.tenant_id=? AND o.id=?", (tenant_id, object_id))
+        return row_object(rows[0]) if rows else None
 
     def get_by_upn(self, tenant_id: str, upn: str) -> StoredObject | None:
-        rows = self._q(f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.upn=?", (tenant_id, upn.lower()))
-        return _row(rows[0]) if rows else None
+        rows = self._q(f"SELECT {COLS} FROM objects o WHERE o.tenant_id=? AND o.upn=?", (tenant_id, upn.lower()))
+        return row_object(rows[0]) if rows else None
 
     def get_many(self, tenant_id: str, ids: Iterable[str]) -> list[StoredObject]:
         ids = list(ids)
@@ -548,7 +267,7 @@ class SqliteStore:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            out += [_row(r) for r in self._q(f"SELECT {_COLS} FROM objects o WHERE o.tenant_id=? AND o.id IN ({marks})", [tenant_id, *chunk])]
+            out += [row_object(r) for r in self._q(f"SELECT {COLS} FROM objects o WHERE o.tenant_id=? AND o.id IN ({marks})", [tenant_id, *chunk])]
         return out
 
     def list_objects(self, tenant_id: str, types: tuple[str, ...], q: ListQuery) -> Page:
@@ -610,28 +329,30 @@ class SqliteStore:
         page_where = where
         page_args = list(args)
         if q.after:
-            if len(q.after) != len(keys):
-                raise StoreError("bad keyset position")
+            if len(q.after) != len(keys):  # a forged or foreign $skiptoken: the client's fault
+                raise InvalidPosition(f"a position of {len(q.after)} values for an order of {len(keys)} keys")
             page_where += f" AND ({', '.join(keys)}) {cmp} ({', '.join('?' * len(keys))})"
             page_args += list(q.after)
         order = ", ".join(k + direction for k in keys)
         key_sel = ", ".join(keys)
-        cols = "o.id, o.type, o.rendered, CASE WHEN o.rendered IS NULL THEN o.props END" if q.rendered and self._render else _COLS
-        width = 4 if q.rendered and self._render else 6
+        render = self._render.render.get(q.rendered) if q.rendered is not None and self._render is not None else None
+        if render is not None:
+            # the stored bytes when they were made with the projection asked for, else the attributes
+            cols = (
+                "o.id, o.type, CASE WHEN o.rendered_version=? THEN o.rendered END, "
+                "CASE WHEN o.rendered_version IS ? AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
+            )
+            page_args = [q.rendered, q.rendered, *page_args]
+            width = 4
+        else:
+            cols, width = COLS, 6
         rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*page_args, q.top + 1])
         more = len(rows) > q.top
         rows = rows[: q.top]
         nxt = tuple(str(v) for v in rows[-1][width:]) if more and rows else None
-        if width == 4:
-            return Page([], nxt, count, rendered=[self._rendered(r) for r in rows])
-        return Page([_row(r) for r in rows], nxt, count)
-
-    def _rendered(self, r: tuple[Any, ...]) -> tuple[str, bytes]:
-        """A row's stored rendering; rows written before migration 3 are rendered now."""
-        if r[2] is not None:
-            return r[1], bytes(r[2])
-        assert self._render is not None
-        return r[1], self._render(r[1], r[0], orjson.loads(r[3]))
+        if render is not None:
+            return Page([], nxt, count, rendered=[rendered_row(r, render) for r in rows])
+        return Page([row_object(r) for r in rows], nxt, count)
 
     # -- bulk -------------------------------------------------------------------
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None:
@@ -653,8 +374,8 @@ class SqliteStore:
 
             self.write_sync(tenant_id, fn)
 
-        for chunk in chunks(_columns(o, self._render) for o in objects):
-            insert(_INSERT_OBJECT, chunk)
+        for chunk in chunks(object_columns(o, self._render) for o in objects):
+            insert(INSERT_OBJECT, chunk)
         for chunk in chunks((tenant_id, g, m, t) for g, m, t in members):
             insert("INSERT OR IGNORE INTO members VALUES (?,?,?,?)", chunk)
 

@@ -1,41 +1,56 @@
 """One writer with group commit, pipelined with the event loop.
 
-Requests queue a write function; the writes queued during one turn of the event
-loop (up to ``batch_max``) run together in one transaction, each under its own
-SAVEPOINT unless it is *atomic* (at most one change, raising only before it).
-The write functions run **on the event loop's own thread** — they are a few
-microseconds of Python and SQL each, and running them there costs no thread
-hand-off or GIL contention per request — while the batch's ``COMMIT`` (the
-fsync, ``synchronous=FULL``) runs on a committer thread, which holds no GIL
-while SQLite syncs. Meanwhile the loop keeps serving requests and queueing the
-next batch. Callers' futures settle only after their batch's COMMIT returned:
-a ``2xx`` is never sent before its commit. A function that raises is rolled
-back to its savepoint alone; the others in the batch still commit; a batch the
-database itself rolls back (disk full, I/O error) fails whole. The loop never
-waits for SQLite's write lock: when another process holds it, the batch runs on
-the committer thread instead, once the lock is free.
+Requests queue a write; the writes queued during one turn of the event loop (up to ``batch_max``)
+run together in one transaction. A write is one of two kinds:
 
-(bench/README.md#design-measurements: group commit, checkpoints off the write path; the thread
-hand-offs of a writer *thread* were this design's largest cost, bench/README.md.)
+* a **write function** ``fn(txn)``, which may do anything and runs under a SAVEPOINT of its own:
+  when it raises, everything it changed is rolled back (its change records too);
+* a **checked write** ``check(view) -> mutation``: the check reads through a view that has no
+  write methods and may raise; the writer then applies the one mutation it returned, a single
+  statement, after which no caller code runs. There is nothing to undo, so it needs no savepoint:
+  two statements fewer on the hot membership paths, and no promise left unchecked.
+
+The write functions run **on the event loop's own thread** — they are a few microseconds of Python
+and SQL each, and running them there costs no thread hand-off per request — while the batch's
+``COMMIT`` (the fsync, ``synchronous=FULL``) runs on a committer thread, which holds no GIL while
+SQLite syncs. Meanwhile the loop keeps serving requests and queueing the next batch. Callers' futures
+settle only after their batch's COMMIT returned: a ``2xx`` is never sent before its commit. A write
+that raises is undone alone; the others in the batch still commit; a batch the database itself rolls
+back (disk full, I/O error) fails whole.
+
+**The event loop never waits for the writer.** The connection is used by one party at a time (the
+``_busy`` flag); the loop only ever *tries* to take it. When it is in use — the committer runs a
+synchronous write or another loop's batch — or when another process holds SQLite's write lock, the
+loop hands its whole batch to the committer thread, which runs it once the connection is free, and
+the loop serves on. Synchronous writes (:meth:`Writer.submit_sync`: the CLI, start-up, a worker
+thread) are run by the committer too, while their thread waits; on a thread that runs an event loop
+they are refused (a programming error: use ``await store.write(...)``). The one lock the loop takes,
+``_mutex``, guards a few flags and is never held across SQL or a sync.
+
+(Group commit and checkpoints off the write path: bench/README.md#design-measurements.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from graphdir.store.base import Unavailable
+from graphdir.store.base import EdgeWrite, StoreError, Unavailable
 
 log = logging.getLogger("graphdir.writer")
 
 C = TypeVar("C")  # the backend's transaction context
+V = TypeVar("V")  # the backend's read-only view (for checked writes)
+V_co = TypeVar("V_co", covariant=True)
 
 
-class Backend(Protocol[C]):
+class Backend(Protocol[C, V_co]):
     """What a database gives the writer: a connection lifecycle and transaction verbs."""
 
     def connect(self) -> None: ...
@@ -53,17 +68,27 @@ class Backend(Protocol[C]):
     def checkpoint(self) -> None: ...
     def make_txn(self, tenant_id: str) -> C: ...
     def finish_txn(self, txn: C) -> None: ...
+    def make_view(self, tenant_id: str) -> V_co:
+        """A read-only view of the transaction: the argument of a checked write's check."""
+        ...
+    def apply(self, tenant_id: str, mutation: EdgeWrite) -> bool:
+        """Apply a checked write's mutation as one statement and record its change when it changed
+        something (True); everything that can fail in Python happens before the statement."""
+        ...
+    def translate(self, exc: BaseException) -> BaseException:
+        """The database's exception as a :class:`StoreError` that says whose fault it is; others unchanged."""
+        ...
     def close(self) -> None: ...
 
 
-#: (tenant id, write function, the caller's future or None for a synchronous caller, atomic)
+#: (tenant id, write function or check, the caller's future or None, checked)
 _Item = tuple[str, Callable[[Any], Any], "asyncio.Future[Any] | None", bool]
 _Result = tuple[bool, Any]
 _STOP = object()
 
 
 class _LoopQueue:
-    """One event loop's pending writes and whether one of its batches is being committed."""
+    """One event loop's pending writes and whether one of its batches is with the committer."""
 
     __slots__ = ("loop", "items", "scheduled", "inflight")
 
@@ -74,51 +99,69 @@ class _LoopQueue:
         self.inflight = False
 
 
-class Writer(Generic[C]):
-    def __init__(self, backend: Backend[C], batch_max: int = 512) -> None:
+def on_event_loop() -> bool:
+    """Does the calling thread run an event loop (where blocking would stall every request)?"""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class Writer(Generic[C, V]):
+    def __init__(self, backend: Backend[C, V], batch_max: int = 512) -> None:
         self._backend = backend
         self._limit = max(1, batch_max)
-        #: held from a batch's BEGIN until its COMMIT returned (released by the committer thread)
-        self._lock = threading.Lock()
+        #: guards the flags below and the queues' hand-over; held for a few bytecodes, never across SQL
+        self._mutex = threading.Lock()
+        #: the connection is in use (a transaction is open, or the committer runs one); whoever set it
+        #: clears it: a loop that took it always hands it back through the committer's queue
+        self._busy = False
+        #: jobs queued for the committer that still need the connection; loops queue behind them
+        self._waiting = 0
+        self._started = False
+        self._closed = False
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: the committer's jobs that wait for the connection (committer thread only)
+        self._deferred: deque[tuple[Any, ...]] = deque()
         self._committer = threading.Thread(target=self._commit_loop, name="graphdir-committer", daemon=True)
         self._queues: dict[asyncio.AbstractEventLoop, _LoopQueue] = {}
-        self._closed = False
         self._checkpoint = threading.Event()
 
     def start(self) -> None:
         self._backend.connect()
         self._committer.start()
+        self._started = True
 
     def stop(self) -> None:
-        """Commit what is still queued (on this thread), wait for the committer, close the connection.
+        """Commit what is still queued, wait for the committer, close the connection (any thread).
 
-        Batches are taken from a queue only under the lock, so a batch the loop took before is
-        committed by the committer first (its job precedes ``_STOP``), and one it would take after
-        finds the queue empty."""
-        if self._closed:
-            return
-        self._closed = True
-        for q in list(self._queues.values()):
-            while True:
-                with self._lock:
-                    batch = _take(q, self._limit)
-                    if not batch:
-                        break
-                    results = self._run(batch)
-                self._settle_anywhere(q, batch, results)
-        self._jobs.put(_STOP)
-        self._committer.join(timeout=30)
-        with self._lock:
-            self._backend.close()
+        Every queue is emptied under the mutex and its writes handed to the committer; a loop that
+        flushes afterwards finds the writer closed and refuses what was queued since (503)."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            drained = [(q, _take(q, len(q.items))) for q in list(self._queues.values())]
+            drained = [(q, batch) for q, batch in drained if batch]
+            self._waiting += len(drained)
+        for q, batch in drained:
+            self._jobs.put(("drain", q, batch, None))
+        if self._started:
+            self._jobs.put(_STOP)
+            self._committer.join(timeout=30)
+        self._backend.close()
 
     # -- submitting ------------------------------------------------------
-    def submit(self, tenant_id: str, fn: Callable[[C], Any], atomic: bool = False) -> asyncio.Future[Any]:
-        """Queue ``fn`` for this loop's next batch; the returned future settles after the commit.
+    def submit(self, tenant_id: str, fn: Callable[[C], Any]) -> asyncio.Future[Any]:
+        """Queue the write function ``fn`` (run under a savepoint) for this loop's next batch."""
+        return self._submit((tenant_id, fn, None, False))
 
-        ``atomic=True`` promises that ``fn`` makes at most one change and raises only before it,
-        so it needs no savepoint of its own (two statements fewer on the hot membership paths).
-        """
+    def submit_checked(self, tenant_id: str, check: Callable[[V], EdgeWrite]) -> asyncio.Future[Any]:
+        """Queue a checked write: ``check(view)`` may read and raise; the mutation it returns is applied."""
+        return self._submit((tenant_id, check, None, True))
+
+    def _submit(self, item: _Item) -> asyncio.Future[Any]:
         if self._closed:
             raise Unavailable("the store is closed")
         loop = asyncio.get_running_loop()
@@ -126,7 +169,7 @@ class Writer(Generic[C]):
         if q is None:
             q = self._queues[loop] = _LoopQueue(loop)
         fut: asyncio.Future[Any] = loop.create_future()
-        q.items.append((tenant_id, fn, fut, atomic))
+        q.items.append((item[0], item[1], fut, item[3]))
         if not q.scheduled and not q.inflight:
             # after the callbacks already ready: every write of this loop turn joins the batch
             q.scheduled = True
@@ -138,42 +181,62 @@ class Writer(Generic[C]):
         self._checkpoint.set()
 
     def submit_sync(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
-        """Run ``fn`` in a transaction of its own on the calling thread (CLI, start-up, token endpoint)."""
-        if self._closed:
-            raise Unavailable("the store is closed")
-        with self._lock:
-            ((ok, value),) = self._run([(tenant_id, fn, None, False)])
-        if not ok:
-            raise value
-        return value
+        """Run ``fn`` in a transaction of its own and wait for its commit (CLI, start-up, worker threads).
+
+        The committer thread runs it; the calling thread waits. Refused on a thread that runs an
+        event loop (it would stall every request there) and inside a write function."""
+        if on_event_loop():
+            raise RuntimeError("a synchronous write on an event loop's thread would block every request: use `await store.write(...)`")
+        if threading.current_thread() is self._committer:
+            raise RuntimeError("a synchronous write inside a write function")
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._mutex:
+            if self._closed or not self._started:
+                raise Unavailable("the store is closed")
+            self._waiting += 1
+        self._jobs.put(("sync", done, [(tenant_id, fn, None, False)], None))
+        return done.result()
 
     # -- running batches -------------------------------------------------
     def _execute(self, batch: list[_Item], wait: bool = True) -> list[_Result] | None:
-        """BEGIN and every write function of the batch; the caller holds the lock and commits.
+        """BEGIN and every write of the batch; the caller owns the connection and commits.
         None: ``wait`` was false and another connection holds the write lock (nothing ran)."""
         b = self._backend
         results: list[_Result] = []
         if not b.begin(wait):
             return None
-        for tenant_id, fn, _, atomic in batch:
-            if not atomic:
-                b.savepoint()
-            txn = b.make_txn(tenant_id)
+        for tenant_id, fn, _, checked in batch:
             try:
-                value = fn(txn)
-                b.finish_txn(txn)
+                if checked:
+                    mutation = fn(b.make_view(tenant_id))  # reads only: nothing to undo when it raises
+                    if not b.apply(tenant_id, mutation) and mutation.unchanged is not None:
+                        raise mutation.unchanged()  # the one statement changed nothing
+                    value = None
+                else:
+                    value = self._savepointed(tenant_id, fn)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                if not atomic:
-                    b.rollback_to()
-                elif not b.in_transaction():
+                if not b.in_transaction():
                     raise  # the database rolled the whole transaction back (disk full, I/O error…)
-                results.append((False, exc))
+                results.append((False, b.translate(exc)))
             else:
-                if not atomic:
-                    b.release()
                 results.append((True, value))
         b.end_batch()  # here, not on the committer: its Python would contend for the GIL
         return results
+
+    def _savepointed(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
+        """A write function under its own savepoint: when it raises, whatever it changed is undone."""
+        b = self._backend
+        b.savepoint()
+        txn = b.make_txn(tenant_id)
+        try:
+            value = fn(txn)
+            b.finish_txn(txn)
+        except BaseException:
+            if b.in_transaction():
+                b.rollback_to()
+            raise
+        b.release()
+        return value
 
     def _failed(self, batch: list[_Item], exc: BaseException) -> list[_Result]:
         """The whole transaction failed: roll back; nothing of the batch is committed."""
@@ -182,12 +245,22 @@ class Writer(Generic[C]):
             self._backend.rollback()
         except BaseException:  # pragma: no cover
             pass
-        return _unavailable(batch, exc)
+        return self._whole(batch, exc)
 
-    def _run(self, batch: list[_Item]) -> list[_Result]:
-        """Execute and commit on this thread (the caller holds the lock)."""
+    def _whole(self, batch: list[_Item], exc: BaseException) -> list[_Result]:
+        """Every write of the batch fails: 503 when the database is unavailable, else a bug (500)."""
+        cause = self._backend.translate(exc)
+        err: StoreError
+        if isinstance(cause, Unavailable):
+            err = Unavailable(f"the write could not be committed: {exc}")
+        else:
+            err = StoreError(f"the write could not be committed: {exc}")
+        return [(False, err)] * len(batch)
+
+    def _run(self, batch: list[_Item], wait: bool = True) -> list[_Result]:
+        """Execute and commit on this thread (the caller owns the connection)."""
         try:
-            results = self._execute(batch)
+            results = self._execute(batch, wait)
             assert results is not None  # waited for the write lock
             self._backend.commit()
         except BaseException as exc:  # noqa: BLE001
@@ -195,62 +268,109 @@ class Writer(Generic[C]):
         return results
 
     def _flush(self, q: _LoopQueue) -> None:
-        """On the loop: run the next batch's write functions, then hand its COMMIT to the committer.
+        """On the loop: take the connection if it is free and run the next batch's writes, then hand
+        its COMMIT to the committer; if it is not free, hand the whole batch to the committer.
 
-        The loop never waits for SQLite's write lock: when another process holds it (``graphdir user
-        create`` next to a running server, a seed), the whole batch goes to the committer thread,
-        which waits for the lock and runs it there, while the loop serves on."""
+        Never waits: when another process holds SQLite's write lock (``graphdir user create`` next to
+        a running server), the batch too goes to the committer, which waits for the lock."""
         q.scheduled = False
         if q.inflight or not q.items:
             return
-        self._lock.acquire()
-        handed_over = False  # True: the committer releases the lock, after COMMIT
-        try:
-            batch = _take(q, self._limit)  # under the lock: stop() may be draining from another thread
+        with self._mutex:
+            batch = _take(q, self._limit)  # under the mutex: stop() may be draining from another thread
             if not batch:
                 return
-            if self._closed:  # stop() ran or runs on another thread: no committer to hand over to
-                self._settle(q, batch, self._run(batch))
-                return
-            try:
-                results = self._execute(batch, wait=False)
-            except BaseException as exc:  # noqa: BLE001
-                self._settle(q, batch, self._failed(batch, exc))
-                return
-            q.inflight = True
-            if results is None:
-                self._jobs.put(("run", q, batch, None))
-                return
+            closed = self._closed
+            own = not (closed or self._busy or self._waiting)
+            if own:
+                self._busy = True
+            elif not closed:
+                self._waiting += 1
+        if closed:  # stop() took everything queued before it; this came after
+            self._settle(q, batch, [(False, Unavailable("the store is closed"))] * len(batch))
+            return
+        q.inflight = True
+        if not own:
+            self._jobs.put(("run", q, batch, None))
+            return
+        try:
+            results = self._execute(batch, wait=False)
+        except BaseException as exc:  # noqa: BLE001
+            self._jobs.put(("failed", q, batch, self._failed(batch, exc)))  # rolled back: nothing to commit
+            return
+        if results is None:  # another process holds the write lock: the committer waits for it
+            self._jobs.put(("own", q, batch, None))
+        else:
             self._jobs.put(("commit", q, batch, results))
-            handed_over = True
-        finally:
-            if not handed_over:
-                self._lock.release()
+
+    def _free(self) -> None:
+        with self._mutex:
+            self._busy = False
 
     def _commit_loop(self) -> None:
-        """The committer thread: COMMIT (SQLite syncs without holding the GIL), release, settle on the loop."""
+        """The committer thread: COMMIT (SQLite syncs without holding the GIL), free the connection,
+        settle on the loop; run the batches and synchronous writes handed to it once it is free."""
+        stopping = False
         while True:
             job = self._jobs.get()
             if job is _STOP:
-                return
-            kind, q, batch, results = job
+                stopping = True
+            elif job[0] in ("commit", "own", "failed"):  # the connection was handed over with the job
+                self._owned_job(job)
+            else:  # "run", "drain", "sync": wait for the connection
+                self._deferred.append(job)
+            self._run_deferred()
+            if stopping and not self._deferred:
+                with self._mutex:
+                    if not self._busy:
+                        return
+                # a loop took the connection just before stop(): its job is on the way
+
+    def _owned_job(self, job: tuple[Any, ...]) -> None:
+        kind, q, batch, results = job
+        try:
             try:
-                if kind == "run":
-                    with self._lock:
-                        results = self._run(batch)
-                else:
-                    try:
-                        batch, results = self._commit(q, batch, results)
-                    finally:
-                        self._lock.release()
+                if kind == "commit":
+                    batch, results = self._commit(q, batch, results)
+                elif kind == "own":
+                    results = self._run(batch)
+            finally:
+                self._free()
+        except BaseException as exc:  # noqa: BLE001 - the committer must outlive any failure
+            log.error("writer: committer failure: %s", exc, exc_info=exc)
+            results = self._whole(batch, exc)
+        _call_soon(q, self._committed, q, batch, results)
+
+    def _run_deferred(self) -> None:
+        """Run the jobs waiting for the connection, in order, while nobody else holds it."""
+        while self._deferred:
+            with self._mutex:
+                if self._busy:
+                    return  # a loop holds it; its "commit" job comes next and frees it
+                self._busy = True
+                self._waiting -= 1
+            kind, target, batch, _ = self._deferred.popleft()
+            try:
+                results = self._run(batch)
             except BaseException as exc:  # noqa: BLE001 - the committer must outlive any failure
                 log.error("writer: committer failure: %s", exc, exc_info=exc)
-                results = _unavailable(batch, exc)
-            _call_soon(q, self._committed, q, batch, results)
+                results = self._whole(batch, exc)
+            finally:
+                self._free()
+            if kind == "sync":
+                ((ok, value),) = results
+                if ok:
+                    target.set_result(value)
+                else:
+                    target.set_exception(value)
+            elif kind == "run":
+                _call_soon(target, self._committed, target, batch, results)
+            else:  # "drain": stop()'s, the loop's own batch may still be in flight
+                _call_soon(target, self._settle, target, batch, results)
 
     def _commit(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> tuple[list[_Item], list[_Result]]:
-        """COMMIT the batch (lock held); copy the WAL's tail first if the checkpointer asked for it.
-        Returns what is left to settle."""
+        """COMMIT the batch (connection owned); copy the WAL's tail first if the checkpointer asked
+        for it. Returns what is left to settle."""
         try:
             self._backend.commit()
         except BaseException as exc:  # noqa: BLE001
@@ -265,17 +385,6 @@ class Writer(Generic[C]):
         except Exception as exc:  # noqa: BLE001 - a checkpoint can be retried; the writer goes on
             log.warning("writer: checkpoint failed: %s", exc)
         return [], []
-
-    def _settle_anywhere(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
-        """:meth:`_settle` now when on the queue's loop, else on that loop (``stop()`` runs anywhere)."""
-        try:
-            here = asyncio.get_running_loop() is q.loop
-        except RuntimeError:
-            here = False
-        if here:
-            self._settle(q, batch, results)
-        else:
-            _call_soon(q, self._settle, q, batch, results)
 
     def _committed(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
         q.inflight = False
@@ -293,12 +402,6 @@ class Writer(Generic[C]):
             # after the callers just woken: their responses go out before the next batch runs
             q.scheduled = True
             q.loop.call_soon(self._flush, q)
-
-
-def _unavailable(batch: list[_Item], exc: BaseException) -> list[_Result]:
-    """Every write of the batch fails with 503: nothing of it was committed."""
-    err = Unavailable(f"the write could not be committed: {exc}")
-    return [(False, err)] * len(batch)
 
 
 def _take(q: _LoopQueue, limit: int) -> list[_Item]:

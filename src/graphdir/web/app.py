@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
@@ -26,7 +27,7 @@ from graphdir.auth.tokens import KeyRing, Validator
 from graphdir.directory.rights import Actor
 from graphdir.directory.service import Directory
 from graphdir.settings import Settings
-from graphdir.store.base import Conflict, StoreError
+from graphdir.store.base import Conflict, InvalidInput, InvalidPosition, StoreError, Unavailable
 from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
@@ -175,9 +176,16 @@ class GraphApp:
             return responses.error_response(errors.bad_request("The request body was not received in full."), rid, cid)
         except Conflict as exc:
             return responses.error_response(errors.bad_request(f"Another object with the same value already exists ({exc.what})."), rid, cid)
-        except StoreError:
-            log.exception("storage failure")
+        except InvalidPosition:  # a forged $skiptoken the options did not catch: the client's fault
+            return responses.error_response(errors.invalid_skip_token(), rid, cid)
+        except InvalidInput:
+            return responses.error_response(errors.value_too_large(), rid, cid)
+        except Unavailable as exc:  # only this is worth a retry (503 + Retry-After)
+            log.warning("store unavailable: %s", exc)
             return responses.error_response(errors.service_unavailable(), rid, cid)
+        except StoreError:  # a bug, not an outage: never 503, which the SDKs retry
+            log.exception("storage failure on %s %s", request.method, request.path)
+            return responses.error_response(errors.internal_error(), rid, cid)
         except Exception:  # noqa: BLE001 - never a bare 500 page
             log.exception("unhandled error on %s %s", request.method, request.path)
             return responses.error_response(errors.internal_error(), rid, cid)
@@ -217,11 +225,12 @@ def build_app(settings: Settings) -> FrontDoor:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        graph.start()
+        # off the loop: start-up writes synchronously (first tenant, keys), which a loop's thread may not
+        await run_in_threadpool(graph.start)
         try:
             yield
         finally:
-            graph.stop()
+            await run_in_threadpool(graph.stop)
 
     app = Starlette(
         routes=[

@@ -46,6 +46,11 @@ class Ctx:
         return self.app.directory
 
     @property
+    def rendering(self) -> str:
+        """The rendering key of this version's default projection (``ListQuery.rendered``)."""
+        return serialize.RENDERING[self.version]
+
+    @property
     def eventual(self) -> bool:
         return self.request.headers.get("consistencylevel", "").lower() == "eventual"
 
@@ -86,7 +91,7 @@ class Ctx:
         select = opts.select if opts else None
         es = entity_set or serialize.entity_set_for(obj.type)
         body = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True)}
-        body.update(serialize.entity(obj, select, typed=es == "directoryObjects"))
+        body.update(serialize.entity(obj, select, typed=es == "directoryObjects", version=self.version))
         return responses.json_response(body, self.rid, self.cid, status)
 
     def collection(self, page: Page, entity_set: str, opts: Options, typed: bool) -> GraphResponse:
@@ -100,7 +105,7 @@ class Ctx:
             items = [serialize.typed_bytes(t, b) for t, b in page.rendered] if typed else [b for _, b in page.rendered]
             raw = orjson.dumps(body)[:-1] + b',"value":[' + b",".join(items) + b"]}"
             return responses.GraphResponse(200, raw, self.rid, self.cid, responses.ODATA_JSON.encode())
-        body["value"] = [serialize.entity(o, opts.select, typed) for o in page.items]
+        body["value"] = [serialize.entity(o, opts.select, typed, self.version) for o in page.items]
         return responses.json_response(body, self.rid, self.cid)
 
     def refs(self, page: Page, opts: Options) -> GraphResponse:

@@ -38,7 +38,7 @@ async def metadata(c: Ctx) -> GraphResponse:
 # -- users ---------------------------------------------------------------------------
 async def list_users(c: Ctx) -> GraphResponse:
     opts = c.options("user")
-    opts.query.rendered = opts.select is None
+    opts.query.rendered = c.rendering if opts.select is None else None
     return c.collection(c.dir.list_users(c.actor, opts.query), "users", opts, typed=False)
 
 
@@ -69,7 +69,7 @@ async def delete_user(c: Ctx) -> GraphResponse:
 # -- groups --------------------------------------------------------------------------
 async def list_groups(c: Ctx) -> GraphResponse:
     opts = c.options("group")
-    opts.query.rendered = opts.select is None
+    opts.query.rendered = c.rendering if opts.select is None else None
     return c.collection(c.dir.list_groups(c.actor, opts.query), "groups", opts, typed=False)
 
 

@@ -35,7 +35,7 @@ def _page(c: Ctx, relation: str, q: ListQuery) -> Page:
 
 async def _list(c: Ctx, relation: str) -> GraphResponse:
     opts = _query(c)
-    opts.query.rendered = opts.select is None
+    opts.query.rendered = c.rendering if opts.select is None else None
     page = _page(c, relation, opts.query)
     return c.collection(page, ENTITY_SETS.get(c.args.get("cast", ""), "directoryObjects"), opts, typed=True)
 
