@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from http_helpers import anyio_backend, api, app, client, graph, make_api, make_app, template_db, token  # noqa: F401
 
 
