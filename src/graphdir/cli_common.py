@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -82,14 +83,17 @@ def opened_store(settings: Settings, create: bool = False) -> Iterator[Store]:
     """
     if not create:
         require_database(settings)
+    made = _to_be_made(settings.sqlite_path)
     store = bootstrap.open_store(settings)
     try:
         store.open()
     except StoreError as exc:
         raise click.ClickException(f"cannot open the database {settings.database_url}: {exc}") from None
+    failed = True
     try:
         bootstrap.default_tenant(store, settings)
         yield store
+        failed = False
     except identity.IdentityError as exc:
         raise click.ClickException(str(exc)) from None
     except errors.GraphError as exc:
@@ -98,6 +102,30 @@ def opened_store(settings: Settings, create: bool = False) -> Iterator[Store]:
         raise click.ClickException(f"the database refused the change: {exc}") from None
     finally:
         store.close()
+        if failed:
+            _remove(made)
+
+
+def _to_be_made(path: Path) -> list[Path]:
+    """The database file and the directories above it that do not exist yet (innermost first)."""
+    made: list[Path] = []
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    return made
+
+
+def _remove(made: list[Path]) -> None:
+    """A command that failed leaves nothing behind: not even the database it was about to create."""
+    if not made:
+        return
+    db = made[0]
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    for d in made[1:]:
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def tenant_id_for(store: Store, settings: Settings, tenant: str | None) -> str:
