@@ -77,8 +77,9 @@ def _bad(where: str, message: str) -> SeedError:
     return SeedError(where, errors.bad_request(message))
 
 
-def _strings(where: str, value: Any) -> list[str]:
-    if isinstance(value, str):
+def _strings(where: str, value: Any, text: bool = True) -> list[str]:
+    """A list of strings; ``text``: also ``"A, B C"`` (roles, scopes)."""
+    if isinstance(value, str) and text:
         return apps.split_list(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return apps.split_list(value)
@@ -194,8 +195,8 @@ class _Planner:
         for path, seed, extra in links:
             if seed.exists:
                 continue
-            seed.members = [self._ref(f"{path}.members", t, m, by_key) for m in _strings(f"{path}.members", extra.get("members", []))]
-            seed.owners = [self._ref(f"{path}.owners", t, o, by_key) for o in _strings(f"{path}.owners", extra.get("owners", []))]
+            seed.members = [self._ref(f"{path}.members", t, m, by_key) for m in _strings(f"{path}.members", extra.get("members", []), text=False)]
+            seed.owners = [self._ref(f"{path}.owners", t, o, by_key) for o in _strings(f"{path}.owners", extra.get("owners", []), text=False)]
             if (seed.members or seed.owners) and seed.obj.type != "group":
                 raise _bad(path, "only groups have members and owners")
             try:
