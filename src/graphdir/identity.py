@@ -15,7 +15,6 @@ from typing import Any
 
 from graphdir import errors, ids
 from graphdir.auth import apps
-from graphdir.directory.common import hash_password
 from graphdir.directory.rights import ROLE_NAMES, Actor, role_template_id
 from graphdir.directory.service import Directory
 from graphdir.store.base import Store, StoredApp, StoredObject, Txn
@@ -174,12 +173,3 @@ def unassign_role(store: Store, tenant_id: str, user: StoredObject, role: str) -
 
 def role_name(role_id: str) -> str:
     return ROLE_NAMES.get(role_id, role_id)
-
-
-def seed_password(props: dict[str, Any]) -> dict[str, Any]:
-    """Seed entries may carry a plain ``password``: store it as ``POST /users`` would (hashed)."""
-    pw = props.pop("password", None)
-    if isinstance(pw, str) and pw:
-        props["passwordProfile"] = {"forceChangePasswordNextSignIn": False, "hash": hash_password(pw)}
-        props.setdefault("accountEnabled", True)
-    return props
