@@ -98,6 +98,27 @@ def test_settings_file_values_are_type_checked(tmp_path: Path, text: str, messag
         load_settings(path, env={})
 
 
+@pytest.mark.parametrize(("env", "message"), [
+    ({"GRAPHDIR_MAIL_ENABLED_SECURITY_MEMBERSHIP": "sometimes"}, "mail_enabled_security_membership must be 'allow' or 'refuse'"),
+    ({"GRAPHDIR_TOP_OVER_MAX": "wrap"}, "top_over_max must be 'error' or 'cap'"),
+    ({"GRAPHDIR_PORT": "70000"}, "port must be between 0 and 65535, got 70000"),
+    ({"GRAPHDIR_CHECKPOINT_INTERVAL": "soon"}, "GRAPHDIR_CHECKPOINT_INTERVAL='soon': expected a number"),
+    ({"GRAPHDIR_DATABASE_URL": "sqlite:///"}, "unsupported database URL 'sqlite:///'"),
+])  # fmt: skip
+def test_settings_values_are_checked(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_settings(env=env)
+
+
+def test_settings_file_that_is_a_directory_or_not_a_table(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_settings(tmp_path, env={})
+    path = tmp_path / "g.toml"
+    path.write_text("graphdir = 5\n")
+    with pytest.raises(ValueError, match=r"\[graphdir\] must be a table"):
+        load_settings(path, env={})
+
+
 def test_settings_file_values_of_the_right_type(tmp_path: Path) -> None:
     path = tmp_path / "graphdir.toml"
     path.write_text("[graphdir]\nport = 9000\ntls = true\ncheckpoint_interval = 2\n")
@@ -140,6 +161,14 @@ def test_user_mistakes_are_one_line_and_exit_2(env: Path, case: str, words: tupl
     _write(Path("unknown-prop.json"), '[{"type": "device", "displayName": "d", "colour": "red"}]')
     one_line_error(run(*case.split()), *words)
     assert not (env / "data").exists()  # nothing was created
+
+
+def test_databases_that_cannot_be_opened(env: Path) -> None:
+    (env / "afile").write_text("x")
+    one_line_error(run("migrate", "--db", f"sqlite:///{env}/afile/g.db"), "cannot open the database", "Not a directory")
+    (env / "notdb.db").write_text("not a database, but long enough to have a header" * 100)
+    one_line_error(run("token", "--db", f"sqlite:///{env}/notdb.db"), "cannot open the database", "not a database")
+    assert (env / "notdb.db").exists()  # not ours to remove
 
 
 def test_unrecognised_boolean_on_the_command_line(env: Path) -> None:
@@ -221,6 +250,55 @@ def test_invalid_seed_writes_nothing(db: str, env: Path) -> None:
     assert _counts(db) == before
 
 
+FABRIKAM = {"displayName": "Fabrikam", "domain": "fabrikam.onmicrosoft.com"}
+
+
+@pytest.mark.parametrize(("seed", "words"), [
+    ({"tenants": [{**FABRIKAM, "colour": "blue"}]}, ("tenants[0]", "unknown key 'colour'")),
+    ({"tenants": [{"domain": 5}]}, ("tenants[0]", "'domain' and 'displayName' must be strings")),
+    ({"tenants": [{**FABRIKAM, "id": "fabrikam"}]}, ("tenants[0]", "tenant id must be a GUID")),
+    ({"tenants": [{**FABRIKAM, "domain": "not a domain"}]}, ("tenants[0]", "not a domain name")),
+    ({"tenants": [FABRIKAM, {**FABRIKAM, "domain": "other.onmicrosoft.com", "domains": ["fabrikam.onmicrosoft.com"]}]},
+     ("tenants[1]", "fabrikam.onmicrosoft.com is given to two tenants")),
+    ({"tenants": [{**FABRIKAM, "domain": "new.onmicrosoft.com", "domains": ["contoso.onmicrosoft.com"]}]},
+     ("tenants[0]", "contoso.onmicrosoft.com already belongs to tenant")),
+    ({"tenants": [{"id": "5e0c9a7b-1111-4222-8333-944445555666", "default": True}]}, ("tenants[0]", "no tenant")),
+    ({"tenants": [{"default": True}, {"default": True}]}, ("tenants[1]", "is given twice")),
+    ({"tenants": [], "objects": []}, ("a seed with 'tenants' has no other top-level key",)),
+    ({"tenants": [{**FABRIKAM, "applications": [{"displayName": "a", "colour": 1}]}]}, ("tenants[0].applications[0]", "unknown key 'colour'")),
+    ({"tenants": [{**FABRIKAM, "applications": [{"roles": []}]}]}, ("applications[0]", "'displayName' (a string) is required")),
+    ({"tenants": [{**FABRIKAM, "applications": [{"displayName": "a", "appId": "x"}]}]}, ("applications[0]", "'appId' must be a GUID")),
+    ({"tenants": [{**FABRIKAM, "applications": [{"displayName": "a", "secret": 5}]}]}, ("applications[0]", "'secret' must be a string")),
+    ({"tenants": [{**FABRIKAM, "applications": [{"displayName": "a"}, {"displayName": "A"}]}]}, ("applications[1]", "given twice")),
+    ({"tenants": [{**FABRIKAM, "applications": [{"displayName": "a", "roles": [1]}]}]}, ("applications[0].roles", "expected a list of strings")),
+    ({"tenants": [{**FABRIKAM, "users": ["alice"]}]}, ("tenants[0].users[0]", "expected a user")),
+    ([{"type": "device", "displayName": "d", "members": []}, {"type": "device", "displayName": "e", "owners": ["d"]}], ("[1].owners",)),
+    ([{"type": "user", "displayName": "u"}, {"type": "device", "displayName": "d", "members": ["u"]}], ("[1].members",)),
+    ([{"type": "device", "displayName": "d", "id": "0b7d6a3e-52a4-4b8e-9a2c-5d2f8b1e9c12"},
+      {"type": "user", "displayName": "u", "members": ["0b7d6a3e-52a4-4b8e-9a2c-5d2f8b1e9c12"]}], ("[1]", "only groups have members and owners")),
+    ([{"type": "device", "displayName": "d", "password": "x"}], ("[0]", "'password'")),
+    ([{"type": "device", "deviceId": "x"}], ("[0]", "displayName value is required")),
+    ([{"userPrincipalName": "@contoso.onmicrosoft.com"}], ("[0]", "'userPrincipalName'")),
+    ([{"userPrincipalName": "a@contoso.onmicrosoft.com"}, {"userPrincipalName": "A@contoso.onmicrosoft.com"}], ("[1]", "given twice")),
+])  # fmt: skip
+def test_invalid_seeds_are_refused_whole(db: str, env: Path, seed: Any, words: tuple[str, ...]) -> None:
+    before = _counts(db)
+    one_line_error(run("seed", "--db", db, _write(env / "seed.json", json.dumps(seed))), *words)
+    assert _counts(db) == before
+
+
+def test_seed_keys_of_applications_and_users(db: str, env: Path) -> None:
+    seed = {"tenants": [{"default": True,
+                         "applications": [{"displayName": "a", "appId": "aaaaaaaa-1111-4222-8333-944445555666", "secret": False}],
+                         "objects": [{"type": "user", "id": "0b7d6a3e-52a4-4b8e-9a2c-5d2f8b1e9c13", "displayName": "By id"}]}]}  # fmt: skip
+    path = _write(env / "seed.json", json.dumps(seed))
+    assert "secret: (none)" in ok("seed", "--db", db, path)
+    before = _counts(db)
+    again = ok("seed", "--db", db, path)
+    assert "aaaaaaaa-1111-4222-8333-944445555666\ta\tsecret: exists" in again and "0b7d6a3e-52a4-4b8e-9a2c-5d2f8b1e9c13\tBy id\texists" in again
+    assert _counts(db) == before
+
+
 def test_seed_refers_to_objects_of_the_same_file_and_existing_ones(db: str, env: Path) -> None:
     first = [{"userPrincipalName": "u1@contoso.onmicrosoft.com"}]
     ok("seed", "--db", db, _write(env / "one.json", json.dumps(first)))
@@ -274,6 +352,10 @@ def test_default_database_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "x"))
     assert Settings().sqlite_path == tmp_path / "x" / "graphdir" / "graphdir.db"
     assert Settings().data_dir == tmp_path / "x" / "graphdir"
+    other = Settings(database_url="postgresql://db/graphdir")  # not through load_settings, which refuses it
+    assert other.data_dir == tmp_path / "x" / "graphdir"
+    with pytest.raises(ValueError, match="not a sqlite URL"):
+        other.sqlite_path  # noqa: B018
 
 
 def test_tokens_from_another_directory_use_the_same_database(env: Path) -> None:

@@ -11,6 +11,7 @@ in either case: commands validate before they write.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,11 @@ def opened_store(settings: Settings, create: bool = False) -> Iterator[Store]:
     store = bootstrap.open_store(settings)
     try:
         store.open()
-    except StoreError as exc:
-        raise click.ClickException(f"cannot open the database {settings.database_url}: {exc}") from None
+    except (StoreError, OSError, sqlite3.Error) as exc:  # not a database, a path through a file, no permission…
+        store.close()
+        _remove(made)
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise UserError(f"cannot open the database {settings.database_url}: {reason}") from None
     failed = True
     try:
         bootstrap.default_tenant(store, settings)
@@ -122,7 +126,8 @@ def _remove(made: list[Path]) -> None:
         return
     db = made[0]
     for suffix in ("", "-wal", "-shm", "-journal"):
-        db.with_name(db.name + suffix).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            db.with_name(db.name + suffix).unlink()
     for d in made[1:]:
         with contextlib.suppress(OSError):
             d.rmdir()

@@ -230,16 +230,14 @@ class _Planner:
             props.setdefault("displayName", str(upn or "user").partition("@")[0])
             if upn is not None:
                 self._check_upn(where, t, str(upn))
+        if not isinstance(props.get("displayName"), str):
+            raise SeedError(where, errors.required_property("displayName"))
         found = self._find_object(where, t, type_, props, by_key)
         if found is not None:
             if self.existing == "refuse":
                 raise SeedError(where, errors.bad_request(_DUPLICATE.format("userPrincipalName" if found.id != props.get("id") else "id")))
             return ObjectSeed(found, exists=True), extra
-        try:
-            obj = build_seed_object(t.tenant["id"], type_, props, str(t.tenant["domain"]))
-        except errors.GraphError as exc:
-            raise SeedError(where, exc) from None
-        return ObjectSeed(obj), extra
+        return ObjectSeed(build_seed_object(t.tenant["id"], type_, props, str(t.tenant["domain"]))), extra
 
     def _check_upn(self, where: str, t: TenantSeed, upn: str) -> None:
         alias, _, domain = upn.rpartition("@")
@@ -320,11 +318,12 @@ def _writer(t: TenantSeed) -> Callable[[Txn], None]:
         for s in t.objects:
             if s.exists:
                 continue
-            if tx.get(s.obj.id) is not None:
+            # checked by plan(); a concurrent writer may have won since: the same Graph errors
+            if tx.get(s.obj.id) is not None:  # pragma: no cover
                 raise errors.bad_request(_DUPLICATE.format("id"))
             try:
                 tx.insert(s.obj)
-            except Conflict:
+            except Conflict:  # pragma: no cover
                 raise errors.bad_request(_DUPLICATE.format("userPrincipalName")) from None
             tx.record(Change(s.obj.id, s.obj.type, "create", actor="seed"))
         for s in t.objects:

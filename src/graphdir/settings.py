@@ -133,8 +133,6 @@ def _read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise SettingsError(f"settings file {os.fspath(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise SettingsError(f"settings file {os.fspath(path)!r} is a directory") from None
     except OSError as exc:
         raise SettingsError(f"settings file {os.fspath(path)!r} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -104,7 +104,7 @@ def _group_defaults(gid: str, created: str, props: dict[str, Any], domain: str) 
 def build_seed_object(tenant_id: str, type_: str, props: dict[str, Any], domain: str) -> StoredObject:
     """The object a seed entry makes (no Graph create rules: distribution, synced, devices…);
     groups get the defaults ``POST /groups`` gives, with ``mail`` in ``domain``. ``type_`` is one
-    of the schema's types (:mod:`graphdir.seeding` checks it, and the properties, first)."""
+    of the schema's types, with a ``displayName`` (:mod:`graphdir.seeding` checks them, and every property, first)."""
     oid = ids.parse_object_id(str(props.get("id") or ids.new_id()))
     created = now()
     if type_ == "group":
@@ -115,8 +115,6 @@ def build_seed_object(tenant_id: str, type_: str, props: dict[str, Any], domain:
     else:
         full = {"id": oid, "deletedDateTime": None, **props}
         full["id"] = oid
-    if "displayName" not in full:
-        raise errors.required_property("displayName")
     return StoredObject(tenant_id, oid, type_, full, created)
 
 
