@@ -287,6 +287,11 @@ def test_invalid_seeds_are_refused_whole(db: str, env: Path, seed: Any, words: t
     assert _counts(db) == before
 
 
+def test_seed_from_standard_input(db: str) -> None:
+    result = CliRunner().invoke(main, ["seed", "--db", db, "-"], input=json.dumps([{"type": "device", "displayName": "From stdin"}]))
+    assert result.exit_code == 0 and result.output.startswith("tenant\t") and "\tFrom stdin\n" in result.output, result.output
+
+
 def test_seed_keys_of_applications_and_users(db: str, env: Path) -> None:
     seed = {"tenants": [{"default": True,
                          "applications": [{"displayName": "a", "appId": "aaaaaaaa-1111-4222-8333-944445555666", "secret": False}],

@@ -144,7 +144,7 @@ def token(config: str | None, database_url: str | None, roles: str, user: str | 
 @db_option
 @click.argument("file", type=click.Path(dir_okay=False))
 def seed(config: str | None, database_url: str | None, file: str) -> None:
-    """Create tenants, applications, users and objects from a JSON FILE (format: docs/seeding.md).
+    """Create tenants, applications, users and objects from a JSON FILE, or standard input for `-` (format: docs/seeding.md).
 
     The whole file is checked first; each tenant is written in one transaction. Running it again
     changes nothing: what already exists (same key) is left as it is and reported `exists`.
@@ -153,8 +153,11 @@ def seed(config: str | None, database_url: str | None, file: str) -> None:
 
     settings = _settings(config, database_url=database_url)
     try:
-        with open(file, encoding="utf-8") as fh:
-            data = json.load(fh)
+        if file == "-":
+            data = json.load(sys.stdin)
+        else:
+            with open(file, encoding="utf-8") as fh:
+                data = json.load(fh)
     except OSError as exc:
         raise UserError(f"cannot read seed file {file!r}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
