@@ -60,16 +60,16 @@ def main() -> None:
 def serve(config: str | None, host: str | None, port: int | None, database_url: str | None, workers: int | None, tls: bool | None) -> None:
     """Start the service; prints the base URL, the token authority and a ready-to-use bearer token."""
     settings = _settings(config, host=host, port=port, database_url=database_url, workers=workers, tls=tls)
+    from graphdir import serving
+
+    try:
+        serving.check_address(settings.host, settings.port)  # before anything else; serving.run checks again
+    except serving.AddressInUse as exc:
+        raise click.ClickException(str(exc)) from None
     for key, value in {"host": settings.host, "port": settings.port, "database_url": settings.database_url, "workers": settings.workers}.items():
         os.environ[ENV_PREFIX + key.upper()] = str(value)
     if config:
         os.environ[ENV_PREFIX + "CONFIG"] = str(Path(config).resolve())
-    from graphdir import serving
-
-    try:
-        serving.check_address(settings.host, settings.port)  # before the banner; serving.run checks again
-    except serving.AddressInUse as exc:
-        raise click.ClickException(str(exc)) from None
     tid, token = _token(settings, _SERVE_ROLES, [], None, None, None)
     ssl: dict[str, Any] = {}
     scheme = "http"
