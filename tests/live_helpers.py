@@ -68,9 +68,9 @@ def server_env(workdir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def launch(workdir: Path, port: int, env: dict[str, str]) -> LiveServer:
-    """Start ``graphdir serve`` (stdout and stderr in one pipe, drained by a thread)."""
-    proc = subprocess.Popen([sys.executable, "-m", "graphdir", "serve", "--host", "127.0.0.1", "--port", str(port)],
+def launch(workdir: Path, port: int, env: dict[str, str], *args: str) -> LiveServer:
+    """Start ``graphdir serve ARGS`` (stdout and stderr in one pipe, drained by a thread)."""
+    proc = subprocess.Popen([sys.executable, "-m", "graphdir", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
                             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     server = LiveServer(proc, port)
 
@@ -84,8 +84,8 @@ def launch(workdir: Path, port: int, env: dict[str, str]) -> LiveServer:
     return server
 
 
-def start(workdir: Path, port: int, env: dict[str, str]) -> LiveServer:
-    server = launch(workdir, port, env)
+def start(workdir: Path, port: int, env: dict[str, str], *args: str) -> LiveServer:
+    server = launch(workdir, port, env, *args)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:

@@ -15,6 +15,7 @@ import selectors
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -238,3 +239,24 @@ def test_what_granian_answers_itself_stays_empty_bodied(live: LiveServer, raw: b
     assert head.startswith(f"HTTP/1.1 {status} ".encode())
     assert b"content-length: 0" in head.lower()
     assert body == b""
+
+
+def test_over_tls_idle_connections_are_closed_too(tmp_path: Path) -> None:
+    """With TLS, after the handshake as before it: granian's HTTP/1-or-2 detection used to wait for
+    the first request bytes for ever. ALPN offers HTTP/1.1 only."""
+    server = start(tmp_path, free_port(), server_env(tmp_path, header_read_timeout="4"), "--tls")
+    try:
+        ca = next(line.split()[2] for line in server.lines if line.startswith("CA file:"))
+        context = ssl.create_default_context(cafile=ca)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        with _connect(server.port) as raw, context.wrap_socket(_connect(server.port), server_hostname="127.0.0.1") as tls:
+            # raw never starts a handshake
+            assert tls.selected_alpn_protocol() == "http/1.1"
+            try:
+                tls.settimeout(WAIT)
+                assert tls.recv(65536) == b""  # closed by the server, nothing sent
+            except (ConnectionError, ssl.SSLEOFError):
+                pass
+            assert not _read_until_closed({raw: bytearray()}, WAIT)
+    finally:
+        server.stop()
