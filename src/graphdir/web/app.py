@@ -31,6 +31,7 @@ from graphdir.store.base import Conflict, InvalidInput, InvalidPosition, StoreEr
 from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
+from graphdir.web.deadlines import BodyDeadlines, BodyTimeout
 from graphdir.web.handlers_objects import me_needs_delegated
 from graphdir.web.request import ClientDisconnect, GraphRequest
 from graphdir.web.responses import GraphResponse
@@ -71,6 +72,7 @@ class GraphApp:
         self.directory = Directory(self.store, settings)
         self.router = Router(ROUTES)
         self.admin_router = Router(ADMIN_ROUTES)
+        self.deadlines = BodyDeadlines(settings.body_read_timeout)
         self.ring: KeyRing | None = None
         self.validator: Validator | None = None
         self._authority: Authority | None = None
@@ -123,14 +125,10 @@ class GraphApp:
                 raise errors.bad_request("Invalid Content-Length header.")
             if int(declared) > limit:
                 raise errors.payload_too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise errors.payload_too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await self.deadlines.read(request.stream(), limit, lambda: errors.payload_too_large(limit))
+        except BodyTimeout:
+            raise errors.request_timeout() from None
 
     def _actor(self, headers: dict[str, str]) -> Actor:
         """The caller, from the bearer token: validated once, then served from a cache until it expires.
@@ -200,10 +198,26 @@ class FrontDoor:
         self.graph = graph
         self.rest = rest
         self.state = rest.state
+        self.max_uri = graph.settings.max_uri_bytes
+        self.max_header = graph.settings.max_header_bytes
+
+    @staticmethod
+    async def _refuse(err: errors.GraphError, scope: Scope, receive: Receive, send: Send) -> None:
+        cid = next((value for key, value in scope["headers"] if key == b"client-request-id"), b"")
+        # echoed as on every response, unless it is what made the headers too large
+        rid, cid = responses.request_ids({"client-request-id": cid.decode("latin-1")} if len(cid) <= 128 else {})
+        await responses.error_response(err, rid, cid)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
+            # limits below granian's, whose own answers have empty bodies (docs/behaviour.md#http-layer-errors)
+            if len(scope.get("raw_path") or path) + len(scope["query_string"]) > self.max_uri:
+                await self._refuse(errors.uri_too_long(self.max_uri), scope, receive, send)
+                return
+            if sum([len(k) + len(v) for k, v in scope["headers"]]) > self.max_header:
+                await self._refuse(errors.headers_too_large(self.max_header), scope, receive, send)
+                return
             version, slash, rest = path[1:].partition("/")
             if slash and version in _VERSIONS:
                 response = await self.graph.handle(GraphRequest(scope, receive), version, self.graph.router, rest)
@@ -227,9 +241,11 @@ def build_app(settings: Settings) -> FrontDoor:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # off the loop: start-up writes synchronously (first tenant, keys), which a loop's thread may not
         await run_in_threadpool(graph.start)
+        graph.deadlines.start()
         try:
             yield
         finally:
+            await graph.deadlines.stop()
             await run_in_threadpool(graph.stop)
 
     app = Starlette(
