@@ -275,6 +275,24 @@ def keys_rotate(config: str | None, database_url: str | None) -> None:
         click.echo(f"new signing key: {new.kid}")
 
 
+@keys.command("remove")
+@click.argument("kid")
+@_config
+@_db
+def keys_remove(kid: str, config: str | None, database_url: str | None) -> None:
+    """Remove a retired signing key from the JWKS at once (e.g. a leaked key): every token it signed stops
+    validating immediately, in running services too. The active key cannot be removed: rotate first."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        try:
+            KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).remove(kid)
+        except KeyError:
+            raise click.UsageError(f"no signing key {kid!r} (see `graphdir keys list`)") from None
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"removed signing key: {kid}")
+
+
 @keys.command("list")
 @_config
 @_db
