@@ -21,6 +21,7 @@ import jwt
 import pytest
 
 from graphdir import identity
+from graphdir.auth.keysignal import KeySignal
 from graphdir.auth.tokens import SOVEREIGN_GRAPH, KeyRing
 from graphdir.bootstrap import open_store
 from graphdir.settings import load_settings
@@ -249,3 +250,62 @@ def test_public_base_url_names_graph(tmp_path: Path) -> None:
         assert client.get("/v1.0/groups", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         minted = graph.ring.sign(graph_claims(tid, "x", roles=READ, aud=base + "/"))
         assert client.get("/v1.0/groups", headers={"Authorization": f"Bearer {minted}"}).status_code == 200
+
+
+# -- the "keys changed" signal's edges ------------------------------------------------------------------
+class _Meta:
+    """A meta store without a file (another backend, or a database in memory)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get_meta(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def put_meta(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+
+def test_without_a_file_keys_are_reread_on_an_interval() -> None:
+    meta = _Meta()
+    ring = KeyRing(meta, reload_interval=3600)
+    other = KeyRing(meta)  # same "database", no signal file
+    other.rotate()
+    assert ring.public_key(other.active.kid) is None  # not re-read before the interval
+    ring.refresh(force=True)
+    assert ring.public_key(other.active.kid) is not None
+    fast = KeySignal(None, fallback_interval=0)
+    assert fast.changed()
+    fast.announce()  # nothing to tell, no error
+    fast.close()
+
+
+def test_a_signal_file_that_cannot_be_made_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    signal = KeySignal(tmp_path / "missing" / "g.db-keys", fallback_interval=3600)
+    assert "cannot use" in caplog.text
+    assert not signal.changed()
+    signal.announce()
+    assert "cannot write" in caplog.text
+
+
+def test_remove_refuses_the_active_and_unknown_keys() -> None:
+    ring = KeyRing(_Meta())
+    with pytest.raises(ValueError, match="rotate first"):
+        ring.remove(ring.active.kid)
+    with pytest.raises(KeyError):
+        ring.remove("nope")
+    old = ring.active.kid
+    ring.rotate()
+    gen = ring.generation
+    assert ring.remove(old).kid == old
+    assert ring.generation == gen + 1 and ring.public_key(old) is None
+
+
+def test_signal_seen_across_mappings(tmp_path: Path) -> None:
+    path = tmp_path / "g.db-keys"
+    reader, writer = KeySignal(path), KeySignal(path)
+    assert not reader.changed()
+    writer.announce()
+    assert reader.changed() and not reader.changed()  # once per change
+    reader.close()
+    writer.close()

@@ -2,7 +2,7 @@
 
 Every command takes ``--config``/``--db`` like ``serve`` and works on a stopped or a
 running service (writes go through the store's single writer; a running service
-sees new tenants, apps, users and roles at once, and rotated keys within seconds).
+sees new tenants, apps, users and roles at once, and rotated or removed keys at once).
 ``--tenant`` accepts a tenant id or one of its domains and defaults to the default tenant.
 """
 
