@@ -7,11 +7,13 @@ names (national clouds, this service's own address) in scopes and ``aud``.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from identity_helpers import (
     claims_of,
     graph_claims,
     open_world,
+    other_rsa_key,
 )
 
 READ = ["GroupMember.Read.All"]
@@ -309,3 +312,30 @@ def test_signal_seen_across_mappings(tmp_path: Path) -> None:
     assert reader.changed() and not reader.changed()  # once per change
     reader.close()
     writer.close()
+
+
+def test_own_names_are_not_audiences_of_external_issuers(tmp_path: Path) -> None:
+    """An external issuer signs tokens for all its tenant's resources with the same keys: naming another
+    resource as the request's Host must not turn its token into a Graph token here."""
+    foreign = other_rsa_key()
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(foreign.public_key()))
+    jwk.update(kid="entra-key-1", use="sig")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    (tmp_path / "issuers.json").write_text(json.dumps([{"tenant_id": tid, "jwks_file": str(tmp_path / "jwks.json"), "audiences": ["api://graphdir"]}]))
+    settings = load_settings(database_url=f"sqlite:///{tmp_path}/g.db", external_issuers_file=str(tmp_path / "issuers.json"),
+                             public_base_url="https://directory.example", env={})  # fmt: skip
+    app = build_app(settings)
+    with TestClient(app) as client:
+        app.state.graph.store.put_tenant({"id": tid, "displayName": "Contoso (Entra)", "domain": "contoso.example", "props": {"domains": ["contoso.example"]}})
+        now = int(time.time())
+        claims = {"aud": "api://graphdir", "iss": f"https://login.microsoftonline.com/{tid}/v2.0", "tid": tid, "iat": now, "nbf": now,
+                  "exp": now + 600, "azp": "c0ffee00-0000-4000-8000-000000000000", "roles": ["Group.Read.All"], "oid": "x", "ver": "2.0"}  # fmt: skip
+
+        def get(aud: str, host: str = "testserver") -> httpx.Response:
+            tok = jwt.encode({**claims, "aud": aud}, foreign, algorithm="RS256", headers={"kid": "entra-key-1"})
+            return client.get("/v1.0/groups", headers={"Authorization": f"Bearer {tok}", "host": host})
+
+        assert get("api://graphdir").status_code == 200
+        assert_graph_error(get("https://payroll.contoso.example", host="payroll.contoso.example"), 401, "InvalidAuthenticationToken", MSG_AUDIENCE)
+        assert_graph_error(get("https://directory.example"), 401, "InvalidAuthenticationToken", MSG_AUDIENCE)

@@ -15,7 +15,8 @@ and a good signature, lifetime (``exp``/``nbf``, with ``clock_skew`` seconds of
 tolerance, 300 by default like Entra; ``exp``, ``nbf`` and ``iat`` must be numbers),
 audience (``https://graph.microsoft.com``, ``00000003-0000-0000-c000-000000000000``, Graph's
 national-cloud addresses, or this service's own address: ``public_base_url`` and the origin the
-request came to, which tools configured for a custom cloud name as Graph), issuer
+request came to, which tools configured for a custom cloud name as Graph; in graphdir's own
+tokens only), issuer
 ``https://sts.windows.net/{tid}/`` and finally a tenant this service holds.
 Tokens of tenants configured as *external* (:mod:`graphdir.auth.external`)
 are checked against that issuer's JWKS instead of the local keys.
@@ -366,8 +367,12 @@ class Validator:
         raise errors.unauthenticated(MSG_SIGNATURE)
 
     def _audience_ok(self, aud: Any, ext: ExternalIssuer | None, origin: str) -> bool:
-        if aud in AUDIENCES or (ext is not None and aud in ext.audiences):
+        if aud in AUDIENCES:
             return True
+        if ext is not None:
+            # never this service's own names: the origin is the client's Host header, and an external issuer's
+            # token for another resource of its tenant (same keys) would pass by naming that resource as Host
+            return aud in ext.audiences
         if not isinstance(aud, str):
             return False
         name = own_name(aud)
