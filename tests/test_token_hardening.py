@@ -102,8 +102,9 @@ def test_removed_key_stops_validating_cached_tokens_at_once(world: World) -> Non
     assert _get(w, app_token(w.ring, w.tid_a, READ)).status_code == 200  # the service signs with the newest key
 
 
-def test_keys_remove_from_the_command_line(world: World) -> None:
-    """`graphdir keys remove KID` in another process: the JWKS loses the key and its cached tokens are refused."""
+def test_keys_rotate_and_remove_from_the_command_line(world: World) -> None:
+    """`graphdir keys rotate` in another process: its tokens work at once; `graphdir keys remove KID`: the JWKS loses
+    the key and the tokens it signed, cached or not, are refused at once."""
     w = world
     old = app_token(w.ring, w.tid_a, READ)
     old_kid = w.ring.active.kid
@@ -112,15 +113,21 @@ def test_keys_remove_from_the_command_line(world: World) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHDIR_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "graphdir", "keys", *args, "--db", url], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run([sys.executable, "-m", "graphdir", *args, "--db", url], capture_output=True, text=True, env=env, timeout=120)
 
-    refused = cli("remove", old_kid)  # the active key
+    refused = cli("keys", "remove", old_kid)  # the active key
     assert refused.returncode == 2 and "rotate first" in refused.stderr, refused
     assert _get(w, old).status_code == 200
-    assert cli("rotate").returncode == 0
-    unknown = cli("remove", "no-such-kid")
+    rotated = cli("keys", "rotate")
+    assert rotated.returncode == 0, rotated
+    new_kid = rotated.stdout.split()[-1]
+    minted = cli("token", "--roles", "GroupMember.Read.All")  # signed by the new key in the CLI's process
+    assert minted.returncode == 0, minted
+    assert jwt.get_unverified_header(minted.stdout.strip())["kid"] == new_kid != old_kid
+    assert _get(w, minted.stdout.strip()).status_code == 200  # the service knows the new key at once
+    unknown = cli("keys", "remove", "no-such-kid")
     assert unknown.returncode == 2 and "no signing key 'no-such-kid'" in unknown.stderr, unknown
-    done = cli("remove", old_kid)
+    done = cli("keys", "remove", old_kid)
     assert done.returncode == 0 and done.stdout.strip() == f"removed signing key: {old_kid}", done
     assert old_kid not in _kids(w)
     assert_graph_error(_get(w, old), 401, "InvalidAuthenticationToken", MSG_SIGNATURE)
