@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -114,3 +115,4 @@ def live_tls_server(domain: str) -> Iterator[LiveTls]:
         pumper.join(timeout=15)  # the pipe ends once every process holding it has exited
         assert proc.stdout is not None
         proc.stdout.close()
+        shutil.rmtree(workdir, ignore_errors=True)  # the database holds keys and secrets

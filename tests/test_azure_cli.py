@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -65,26 +66,33 @@ def _field(record: dict[str, object], *names: str) -> str:
 
 @pytest.fixture(scope="module")
 def az() -> Iterator[Az]:
-    with live_tls_server(DOMAIN) as live:
-        app = json.loads(live.cli("app", "create", "--name", "azure cli", "--roles", "Group.ReadWrite.All,GroupMember.ReadWrite.All,User.Read.All",
-                                  "--json"))  # fmt: skip
-        client_id = _field(app, "client id", "clientId", "client_id", "appId")
-        secret = _field(app, "client secret", "clientSecret", "client_secret", "secret")
-        config = tempfile.mkdtemp(prefix="graphdir-az-")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHDIR_", "AZURE_"))}
-        env.update(AZURE_CONFIG_DIR=config, REQUESTS_CA_BUNDLE=live.ca, AZURE_CORE_COLLECT_TELEMETRY="false", AZURE_CORE_NO_COLOR="true")
-        a = Az(live, env)
-        o = live.origin
-        # the set-up of docs/identity.md#azure-cli, step by step
-        a.ok("cloud", "register", "--name", "graphdir", "--endpoint-active-directory", o,
-             "--endpoint-active-directory-graph-resource-id", f"{o}/", "--endpoint-microsoft-graph-resource-id", f"{o}/",
-             "--endpoint-active-directory-resource-id", f"{o}/", "--endpoint-resource-manager", f"{o}/", "--skip-endpoint-discovery")  # fmt: skip
-        a.ok("cloud", "set", "--name", "graphdir")
-        a.ok("config", "set", "core.instance_discovery=false")
-        login = json.loads(a.ok("login", "--service-principal", "-u", client_id, "-p", secret, "--tenant", live.tenant_id,
-                                "--allow-no-subscriptions", "--skip-subscription-discovery"))  # fmt: skip
-        assert [(acc["tenantId"], acc["cloudName"], acc["user"]["name"]) for acc in login] == [(live.tenant_id, "graphdir", client_id)]
-        yield a
+    config = tempfile.mkdtemp(prefix="graphdir-az-")  # 0700; az keeps the service principal's secret there
+    try:
+        with live_tls_server(DOMAIN) as live:
+            yield _logged_in(live, config)
+    finally:
+        shutil.rmtree(config, ignore_errors=True)
+
+
+def _logged_in(live: LiveTls, config: str) -> Az:
+    """The set-up of docs/identity.md#azure-cli, step by step."""
+    app = json.loads(live.cli("app", "create", "--name", "azure cli", "--roles", "Group.ReadWrite.All,GroupMember.ReadWrite.All,User.Read.All",
+                              "--json"))  # fmt: skip
+    client_id = _field(app, "client id", "clientId", "client_id", "appId")
+    secret = _field(app, "client secret", "clientSecret", "client_secret", "secret")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHDIR_", "AZURE_"))}
+    env.update(AZURE_CONFIG_DIR=config, REQUESTS_CA_BUNDLE=live.ca, AZURE_CORE_COLLECT_TELEMETRY="false", AZURE_CORE_NO_COLOR="true")
+    a = Az(live, env)
+    o = live.origin
+    a.ok("cloud", "register", "--name", "graphdir", "--endpoint-active-directory", o,
+         "--endpoint-active-directory-graph-resource-id", f"{o}/", "--endpoint-microsoft-graph-resource-id", f"{o}/",
+         "--endpoint-active-directory-resource-id", f"{o}/", "--endpoint-resource-manager", f"{o}/", "--skip-endpoint-discovery")  # fmt: skip
+    a.ok("cloud", "set", "--name", "graphdir")
+    a.ok("config", "set", "core.instance_discovery=false")
+    login = json.loads(a.ok("login", "--service-principal", "-u", client_id, "-p", secret, "--tenant", live.tenant_id,
+                            "--allow-no-subscriptions", "--skip-subscription-discovery"))  # fmt: skip
+    assert [(acc["tenantId"], acc["cloudName"], acc["user"]["name"]) for acc in login] == [(live.tenant_id, "graphdir", client_id)]
+    return a
 
 
 def test_az_ad_group_member_add_list_remove(az: Az) -> None:
