@@ -346,3 +346,33 @@ def test_own_names_are_not_audiences_of_external_issuers(tmp_path: Path) -> None
         assert get("api://graphdir").status_code == 200
         assert_graph_error(get("https://payroll.contoso.example", host="payroll.contoso.example"), 401, "InvalidAuthenticationToken", MSG_AUDIENCE)
         assert_graph_error(get("https://directory.example"), 401, "InvalidAuthenticationToken", MSG_AUDIENCE)
+
+
+def test_a_ring_learns_of_other_rings_keys_when_asked(tmp_path: Path) -> None:
+    """Direct callers of the ring (the token endpoint signs, the JWKS lists) see another process's rotation at once too."""
+    with other_store(tmp_path / "g.db") as one, other_store(tmp_path / "g.db") as two:
+        a, b = KeyRing(one), KeyRing(two)
+        assert a.active.kid == b.active.kid
+        new = b.rotate()
+        assert a.public_key(new.kid) is not None  # an unknown kid with a change signalled: one read
+        newer = b.rotate()
+        a.refresh()
+        assert a.active.kid == newer.kid
+        assert a.public_key("forged") is None
+
+
+@contextlib.contextmanager
+def other_store(path: Path) -> Iterator[Store]:
+    store = open_store(load_settings(database_url=f"sqlite:///{path}", env={}))
+    store.open()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_audience_must_be_a_string(world: World) -> None:
+    w = world
+    for aud in (["https://graph.microsoft.com"], {"aud": "http://testserver"}, 3):
+        token = w.ring.sign(graph_claims(w.tid_a, "x", roles=READ, aud=aud))
+        assert_graph_error(_get(w, token), 401, "InvalidAuthenticationToken", MSG_AUDIENCE)
