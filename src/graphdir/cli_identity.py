@@ -2,7 +2,7 @@
 
 Every command takes ``--config``/``--db`` like ``serve`` and works on a stopped or a
 running service (writes go through the store's single writer; a running service
-sees new tenants, apps, users and roles at once, and rotated keys within seconds).
+sees new tenants, apps, users and roles at once, and rotated or removed keys at once).
 ``--tenant`` accepts a tenant id or one of its domains and defaults to the default tenant.
 """
 
@@ -273,6 +273,24 @@ def keys_rotate(config: str | None, database_url: str | None) -> None:
     with opened_store(settings) as store:
         new = KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).rotate()
         click.echo(f"new signing key: {new.kid}")
+
+
+@keys.command("remove")
+@click.argument("kid")
+@_config
+@_db
+def keys_remove(kid: str, config: str | None, database_url: str | None) -> None:
+    """Remove a retired signing key from the JWKS at once (e.g. a leaked key): every token it signed stops
+    validating immediately, in running services too. The active key cannot be removed: rotate first."""
+    settings = load_settings(config, database_url=database_url)
+    with opened_store(settings) as store:
+        try:
+            KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).remove(kid)
+        except KeyError:
+            raise click.UsageError(f"no signing key {kid!r} (see `graphdir keys list`)") from None
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"removed signing key: {kid}")
 
 
 @keys.command("list")

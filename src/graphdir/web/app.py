@@ -81,6 +81,7 @@ class GraphApp:
         self._tenants: set[str] = set()
         #: token suffix → (Authorization header, actor, valid until): see :meth:`_actor`
         self._actors: dict[str, tuple[str, Actor, float]] = {}
+        self._actors_generation = 0  # the key ring's generation the cached actors were validated under
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -89,7 +90,8 @@ class GraphApp:
         self.app_id = bootstrap.default_app_id(self.store)
         self.ring = KeyRing(self.store, max_token_lifetime=max(self.settings.token_lifetime, 86400))
         external = load_external_issuers(self.settings.external_issuers_file)
-        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew, external=external)
+        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew, external=external,
+                                   own_names=(self.settings.public_base_url,))  # fmt: skip
         self._authority = Authority(self.store, self.ring, self.settings)
 
     @property
@@ -113,8 +115,7 @@ class GraphApp:
     def public_base(self, request: Request | GraphRequest) -> str:
         if self.settings.public_base_url:
             return self.settings.public_base_url.rstrip("/")
-        host = request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
-        return f"{request.scope.get('scheme', 'http')}://{host}"
+        return self.origin(request)
 
     async def read_body(self, request: Request | GraphRequest) -> bytes:
         """The request body, refusing more than ``max_body_bytes`` with a Graph-shaped 413."""
@@ -130,12 +131,23 @@ class GraphApp:
         except BodyTimeout:
             raise errors.request_timeout() from None
 
-    def _actor(self, headers: dict[str, str]) -> Actor:
-        """The caller, from the bearer token: validated once, then served from a cache until it expires.
+    def origin(self, request: Request | GraphRequest) -> str:
+        """``scheme://host[:port]`` the request was sent to (its ``Host`` header), whatever ``public_base_url`` says."""
+        host = request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
+        return f"{request.scope.get('scheme', 'http')}://{host}"
+
+    def _actor(self, request: GraphRequest) -> Actor:
+        """The caller, from the bearer token: validated once, then served from a cache until it expires
+        or until a signing key is removed (the key ring's generation moves: one memory read per request).
 
         The cache is keyed by the token's last 32 characters (part of its signature: cheap to hash,
         where the whole token is a kilobyte) and a hit must equal the whole token.
         """
+        headers = request.headers
+        assert self.validator is not None
+        if self.validator.current() != self._actors_generation:
+            self._actors.clear()
+            self._actors_generation = self.validator.current()
         auth = headers.get("authorization", "")
         hit = self._actors.get(auth[-32:])
         if hit is not None and hit[0] == auth and hit[2] > time.time():
@@ -143,8 +155,7 @@ class GraphApp:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer":
             token = ""
-        assert self.validator is not None
-        claims = self.validator.validate(token.strip())  # raises 401 when expired, forged, unknown…
+        claims = self.validator.validate(token.strip(), self.origin(request))  # raises 401 when expired, forged, unknown…
         actor = actor_from_claims(claims)
         if len(self._actors) >= 10_000:
             self._actors.clear()
@@ -159,7 +170,7 @@ class GraphApp:
             match = router.match(request.method, _segments(path))
             perms = match.route.perms
             if isinstance(perms, Perms):
-                actor = self._actor(request.headers)
+                actor = self._actor(request)
                 if match.route.delegated_only and not actor.delegated:
                     raise me_needs_delegated()  # before the permission check: roles cannot help
                 authorize(actor, perms)
