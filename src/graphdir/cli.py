@@ -61,6 +61,12 @@ def main() -> None:
 def serve(config: str | None, host: str | None, port: int | None, database_url: str | None, workers: int | None, tls: bool | None) -> None:
     """Start the service; prints the base URL, the token authority and a ready-to-use bearer token."""
     settings = _settings(config, host=host, port=port, database_url=database_url, workers=workers, tls=tls)
+    from graphdir import serving
+
+    try:
+        serving.check_address(settings.host, settings.port)  # before anything else; serving.run checks again
+    except serving.AddressInUse as exc:
+        raise click.ClickException(str(exc)) from None
     for key, value in {"host": settings.host, "port": settings.port, "database_url": settings.database_url, "workers": settings.workers}.items():
         os.environ[ENV_PREFIX + key.upper()] = str(value)
     if config:
@@ -69,12 +75,10 @@ def serve(config: str | None, host: str | None, port: int | None, database_url: 
     ssl: dict[str, Any] = {}
     scheme = "http"
     if settings.tls:
-        from granian.constants import SSLProtocols
-
         from graphdir import tls as tls_files
 
         files = tls_files.files_for(settings)
-        ssl = {"ssl_cert": files.cert, "ssl_key": files.key, "ssl_protocol_min": SSLProtocols.tls12}
+        ssl = {"ssl_cert": files.cert, "ssl_key": files.key}
         scheme = "https"
     base = f"{scheme}://{settings.host}:{settings.port}"
     click.echo(f"graphdir {_version()} serving {settings.database_url}")
@@ -86,21 +90,10 @@ def serve(config: str | None, host: str | None, port: int | None, database_url: 
     click.echo(f"token:     {token}")
     click.echo(f"try:       curl{' --cacert ' + str(files.ca) if ssl else ''} -H 'Authorization: Bearer <token>' {base}/v1.0/groups")
     sys.stdout.flush()
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    Granian(
-        "graphdir.asgi:create_app",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_level="warning",  # type: ignore[arg-type]
-        # stop within seconds even when clients keep idle HTTP/2 connections open (granian would wait for them)
-        workers_kill_timeout=5,
-        **ssl,
-    ).serve()
+    try:
+        serving.run(settings, **ssl)
+    except serving.AddressInUse as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("ca-path")

@@ -2,7 +2,7 @@
 
 Every command takes ``--config``/``--db`` like ``serve`` and works on a stopped or a
 running service (writes go through the store's single writer; a running service
-sees new tenants, apps, users and roles at once, and rotated keys within seconds).
+sees new tenants, apps, users and roles at once, and rotated or removed keys at once).
 ``--tenant`` accepts a tenant id or one of its domains and defaults to the default tenant.
 """
 
@@ -17,7 +17,7 @@ import click
 from graphdir import identity
 from graphdir.auth import apps
 from graphdir.auth.tokens import KeyRing
-from graphdir.cli_common import config_option, db_option, json_option, load, opened_store, tenant_id_for
+from graphdir.cli_common import UserError, config_option, db_option, json_option, load, opened_store, tenant_id_for
 from graphdir.cli_common import tenant_option as _tenant
 
 _config = config_option
@@ -257,12 +257,30 @@ def keys_rotate(config: str | None, database_url: str | None) -> None:
 
     The retired key is kept (published in the JWKS, so tokens it signed keep validating) for
     max(token_lifetime, 1 day) after the rotation, not until every token it signed expires; the
-    first rotation after that drops it. A running server picks up the new key without a restart.
+    first rotation after that drops it. A running server uses the new key at once, without a restart.
     """
     settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         new = KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).rotate()
         click.echo(f"new signing key: {new.kid}")
+
+
+@keys.command("remove")
+@click.argument("kid")
+@_config
+@_db
+def keys_remove(kid: str, config: str | None, database_url: str | None) -> None:
+    """Remove a retired signing key from the JWKS at once (e.g. a leaked key): every token it signed stops
+    validating immediately, in running services too. The active key cannot be removed: rotate first."""
+    settings = load(config, database_url=database_url)
+    with opened_store(settings) as store:
+        try:
+            KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).remove(kid)
+        except KeyError:
+            raise UserError(f"no signing key {kid!r} (see `graphdir keys list`)") from None
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        click.echo(f"removed signing key: {kid}")
 
 
 @keys.command("list")

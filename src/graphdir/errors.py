@@ -177,6 +177,21 @@ def payload_too_large(limit: int) -> GraphError:
     return GraphError(413, "Request_BadRequest", f"The request body exceeds the maximum allowed size of {limit} bytes.")
 
 
+# --- the HTTP layer (docs/behaviour.md#http-layer-errors; codes and wording are ours [INF]) ---
+
+def request_timeout() -> GraphError:
+    """The request body did not arrive within ``body_read_timeout`` (docs/behaviour.md#connection-limits)."""
+    return GraphError(408, "RequestTimeout", "The request body was not received in time.", {"Connection": "close"})
+
+
+def uri_too_long(limit: int) -> GraphError:
+    return GraphError(414, "BadRequest", f"The request URI is longer than the maximum of {limit} bytes.", {"Connection": "close"})
+
+
+def headers_too_large(limit: int) -> GraphError:
+    return GraphError(431, "BadRequest", f"The request headers are larger than the maximum of {limit} bytes.", {"Connection": "close"})
+
+
 def internal_error() -> GraphError:
     return GraphError(500, "InternalServerError", "An internal server error occurred.")
 

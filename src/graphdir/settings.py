@@ -85,6 +85,25 @@ class Settings:
     #: JSON file listing external token issuers (e.g. a real Entra ID tenant) trusted per tenant
     #: (graphdir.auth.external); empty = only graphdir's own tokens are accepted.
     external_issuers_file: str = ""
+    #: Seconds a connection may take to deliver a complete request head, counted from its opening or
+    #: from the end of its previous response: the idle (keep-alive) and the header-read timeout in one,
+    #: as granian's HTTP/1 server (hyper) runs one timer for both. The connection is closed after it.
+    header_read_timeout: float = 30.0
+    #: Seconds a request may take to deliver its whole body once the service starts reading it; after
+    #: that it gets ``408`` with Graph's error JSON and the connection is closed (docs/behaviour.md#connection-limits).
+    body_read_timeout: float = 30.0
+    #: Open connections one server worker serves at once (granian's ``backpressure``); further
+    #: connections wait in the listen backlog until one closes.
+    max_connections: int = 8192
+    #: Length of the listening socket's queue of connections not yet accepted (the kernel caps it
+    #: at ``net.core.somaxconn``).
+    listen_backlog: int = 2048
+    #: Longest request target (path and query string) in bytes; longer ones get ``414`` with Graph's
+    #: error JSON (up to 65,534 bytes, beyond which granian answers ``414`` itself, with an empty body).
+    max_uri_bytes: int = 16384
+    #: Largest total size of the request's header names and values in bytes; larger ones get ``431``
+    #: with Graph's error JSON (docs/behaviour.md#http-layer-errors).
+    max_header_bytes: int = 65536
 
     @property
     def data_dir(self) -> Path:

@@ -120,8 +120,10 @@ class Authority(CodeFlow):
         return found
 
     # -- grants --------------------------------------------------------------------------------
-    def token(self, segment: str, form: dict[str, str], basic: tuple[str, str] | None, base: str) -> dict[str, Any]:
-        """``POST /{tenant}/oauth2/v2.0/token``: dispatch on ``grant_type``."""
+    def token(self, segment: str, form: dict[str, str], basic: tuple[str, str] | None, base: str, origin: str = "") -> dict[str, Any]:
+        """``POST /{tenant}/oauth2/v2.0/token``: dispatch on ``grant_type``. ``origin``: the address the request came to,
+        a name of Graph in scopes besides ``base`` (see :mod:`graphdir.auth.scopes`)."""
+        own = (base, origin)
         if basic:  # client_secret_basic
             form = {**form, "client_id": form.get("client_id") or basic[0], "client_secret": form.get("client_secret") or basic[1]}
         grant_type = form.get("grant_type")
@@ -129,18 +131,18 @@ class Authority(CodeFlow):
             raise oe.missing_parameter("grant_type")
         tenant = self.tenant(segment)
         if grant_type == "client_credentials":
-            grant = self._client_credentials(segment, tenant, form)
+            grant = self._client_credentials(segment, tenant, form, own)
         elif grant_type == "password":
-            grant = self._password(tenant, form)
+            grant = self._password(tenant, form, own)
         elif grant_type == "authorization_code":
-            grant = self._authorization_code(tenant, form)
+            grant = self._authorization_code(tenant, form, own)
         else:
             raise oe.unsupported_grant(grant_type)
         grant.client_info = form.get("client_info") == "1"
         grant.cae = "xms_cc" in form.get("claims", "")
         return self.issue(grant, base)
 
-    def _client_credentials(self, segment: str, tenant: dict[str, Any] | None, form: dict[str, str]) -> Grant:
+    def _client_credentials(self, segment: str, tenant: dict[str, Any] | None, form: dict[str, str], own: tuple[str, ...]) -> Grant:
         if tenant is None:
             raise oe.no_tenant()
         if form.get("client_assertion"):
@@ -150,7 +152,7 @@ class Authority(CodeFlow):
         raw = form.get("scope")
         if not raw:
             raise oe.missing_parameter("scope")
-        scopes = parse_scopes(raw, tenant)
+        scopes = parse_scopes(raw, tenant, own)
         if not scopes.default or scopes.oidc:
             raise oe.invalid_scope(
                 f"The provided value for scope {raw} is not valid. Client credential flows must have a scope value with /.default "
@@ -159,14 +161,14 @@ class Authority(CodeFlow):
             )
         return Grant(tenant, app, scopes, confidential=True)
 
-    def _password(self, segment_tenant: dict[str, Any] | None, form: dict[str, str]) -> Grant:
+    def _password(self, segment_tenant: dict[str, Any] | None, form: dict[str, str], own: tuple[str, ...]) -> Grant:
         for name in ("username", "password", "scope"):
             if not form.get(name):
                 raise oe.missing_parameter(name)
         tenant = self.user_tenant(segment_tenant, form["username"])
         app = self.client(tenant, form.get("client_id"))
         confidential = self.authenticate_client(app, form.get("client_secret"), user_flow=True)
-        scopes = parse_scopes(form["scope"], tenant)
+        scopes = parse_scopes(form["scope"], tenant, own)
         user = self.sign_in(tenant, form["username"], form["password"])
         self.delegated_permissions(app, scopes)
         return Grant(tenant, app, scopes, user=user, confidential=confidential)

@@ -67,7 +67,7 @@ class CodeFlow:
             raise oe.redirect_mismatch(redirect_uri, app.app_id)
         return tenant, app, redirect_uri
 
-    def check_authorize_options(self, tenant: dict[str, Any], app: StoredApp, params: dict[str, str]) -> Scopes:
+    def check_authorize_options(self, tenant: dict[str, Any], app: StoredApp, params: dict[str, str], own: tuple[str, ...] = ()) -> Scopes:
         """Errors that are redirected back to the app (``error=…&error_description=…``)."""
         if params.get("response_type") != "code":
             raise oe.unsupported_response_type(params.get("response_type", ""))
@@ -76,7 +76,7 @@ class CodeFlow:
             raise oe.OAuthError("invalid_request", 501491, f"Invalid code_challenge_method '{method}'.")
         if not params.get("scope"):
             raise oe.missing_parameter("scope")
-        scopes = parse_scopes(params["scope"], tenant)
+        scopes = parse_scopes(params["scope"], tenant, own)
         self.delegated_permissions(app, scopes)
         return scopes
 
@@ -98,7 +98,7 @@ class CodeFlow:
         self.store.write_sync(tenant["id"], lambda tx: tx.put_auth_code(digest, props, expires))
         return code
 
-    def _authorization_code(self, segment_tenant: dict[str, Any] | None, form: dict[str, str]) -> Grant:
+    def _authorization_code(self, segment_tenant: dict[str, Any] | None, form: dict[str, str], own: tuple[str, ...] = ()) -> Grant:
         code = form.get("code")
         if not code:
             raise oe.missing_parameter("code")
@@ -137,6 +137,6 @@ class CodeFlow:
         user = self.store.get(tenant["id"], props["user_id"])
         if user is None or user.deleted is not None or user.props.get("accountEnabled") is False:
             raise oe.user_disabled()
-        scopes = parse_scopes(props["scope"], tenant)
+        scopes = parse_scopes(props["scope"], tenant, own)
         return Grant(tenant, app, scopes, user=user, confidential=confidential, nonce=props.get("nonce"))
 

@@ -5,6 +5,12 @@ everything granted; ``https://graph.microsoft.com/User.Read`` or a bare ``User.R
 delegated permission (bare names mean Graph, and the token's ``aud`` is then Graph's app id);
 ``openid profile email offline_access`` are OpenID Connect scopes
 (learn.microsoft.com/entra/identity-platform/scopes-oidc).
+
+Graph goes by other names too: its national-cloud addresses (``https://graph.microsoft.us``,
+``https://microsoftgraph.chinacloudapi.cn``…) and this service's own address (the origin the request
+came to and ``public_base_url``), which a tool configured for a custom cloud names as Graph's resource
+(``az cloud register --endpoint-microsoft-graph-resource-id https://HOST:PORT/`` asks for
+``https://HOST:PORT//.default``). The token's ``aud`` is then the name asked for.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphdir.auth.oauth_errors import OAuthError, invalid_scope
-from graphdir.auth.tokens import GRAPH_APP_ID
+from graphdir.auth.tokens import GRAPH_APP_ID, SOVEREIGN_GRAPH, own_name
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
-_GRAPH_PREFIXES = {GRAPH_RESOURCE: GRAPH_RESOURCE, GRAPH_RESOURCE + "/": GRAPH_RESOURCE, GRAPH_APP_ID: GRAPH_APP_ID}
+_GRAPH_PREFIXES = {GRAPH_RESOURCE: GRAPH_RESOURCE, GRAPH_APP_ID: GRAPH_APP_ID, **{r: r for r in SOVEREIGN_GRAPH}}
 
 
 @dataclass
@@ -31,9 +37,17 @@ class Scopes:
     named_resource: bool = False
 
 
-def parse_scopes(raw: str, tenant: dict[str, Any]) -> Scopes:
+def _graph_name(resource: str, own: dict[str, str]) -> str | None:
+    """The ``aud`` for a resource that names Graph, else None (matched without case or trailing ``/``)."""
+    key = resource.rstrip("/")
+    return _GRAPH_PREFIXES.get(key) or _GRAPH_PREFIXES.get(key.lower()) or own.get(own_name(key))
+
+
+def parse_scopes(raw: str, tenant: dict[str, Any], own: tuple[str, ...] = ()) -> Scopes:
     """``https://graph.microsoft.com/.default``, ``https://graph.microsoft.com/User.Read``, ``User.Read`` (bare = Graph,
-    ``aud`` the Graph app id), ``00000003-…/.default``; other resources are ``AADSTS500011``, two resources ``AADSTS28000``."""
+    ``aud`` the Graph app id), ``00000003-…/.default``; Graph's other names (module docstring; ``own``: this service's
+    origins); other resources are ``AADSTS500011``, two resources ``AADSTS28000``."""
+    own_names = {own_name(o): o.rstrip("/") for o in own if o}
     out = Scopes(audience=GRAPH_APP_ID)
     resources: set[str] = set()
     for item in raw.split():
@@ -47,7 +61,7 @@ def parse_scopes(raw: str, tenant: dict[str, Any]) -> Scopes:
             continue
         if resource.endswith("/"):  # "https://graph.microsoft.com//.default"
             resource = resource.rstrip("/")
-        aud = _GRAPH_PREFIXES.get(resource) or _GRAPH_PREFIXES.get(resource + "/")
+        aud = _graph_name(resource, own_names)
         if aud is None:
             raise OAuthError(
                 "invalid_resource",

@@ -4,15 +4,19 @@ RS256 JWTs with the claims Graph access tokens carry (``aud``, ``iss``, ``tid``,
 ``oid``, ``appid``/``azp``, ``idtyp``, ``scp`` or ``roles``, ``wids``,
 ``iat``/``nbf``/``exp``). Keys are generated on first start, persisted in the
 store's ``meta`` table and rotatable: retired keys keep validating until the
-tokens they signed expire. Failures raise 401 ``InvalidAuthenticationToken``
+tokens they signed expire, and a removed key stops validating at once, cached tokens
+included. Failures raise 401 ``InvalidAuthenticationToken``
 with the messages of docs/behaviour.md#authentication-errors.
 
 Validation (:class:`Validator`), in Graph's order: a compact JWS at all
 (``IDX14100``), an allowed algorithm (only ``RS256``: ``none`` and HMAC tokens,
 including HS256 "signed" with the public key, are refused), a known ``kid``
 and a good signature, lifetime (``exp``/``nbf``, with ``clock_skew`` seconds of
-tolerance, 300 by default like Entra), audience (``https://graph.microsoft.com``
-or ``00000003-0000-0000-c000-000000000000``), issuer
+tolerance, 300 by default like Entra; ``exp``, ``nbf`` and ``iat`` must be numbers),
+audience (``https://graph.microsoft.com``, ``00000003-0000-0000-c000-000000000000``, Graph's
+national-cloud addresses, or this service's own address: ``public_base_url`` and the origin the
+request came to, which tools configured for a custom cloud name as Graph; in graphdir's own
+tokens only), issuer
 ``https://sts.windows.net/{tid}/`` and finally a tenant this service holds.
 Tokens of tenants configured as *external* (:mod:`graphdir.auth.external`)
 are checked against that issuer's JWKS instead of the local keys.
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -34,9 +40,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graphdir import errors
 from graphdir.auth.external import ExternalIssuer
+from graphdir.auth.keysignal import KeySignal
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-AUDIENCES = ("https://graph.microsoft.com", GRAPH_APP_ID, "https://graph.microsoft.com/")
+#: Microsoft Graph's addresses in the national clouds, which tools configured for those clouds name as
+#: Graph's resource (learn.microsoft.com/graph/deployments#microsoft-graph-and-graph-explorer-service-root-endpoints).
+SOVEREIGN_GRAPH = (
+    "https://graph.microsoft.us",  # US Government L4
+    "https://dod-graph.microsoft.us",  # US Government L5 (DOD)
+    "https://microsoftgraph.chinacloudapi.cn",  # operated by 21Vianet
+    "https://graph.microsoft.de",  # Germany (retired cloud, still in tools' cloud lists)
+)
+GRAPH_RESOURCES = ("https://graph.microsoft.com", *SOVEREIGN_GRAPH)
+AUDIENCES = (GRAPH_APP_ID, *GRAPH_RESOURCES, *(r + "/" for r in GRAPH_RESOURCES))
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 _META_KEY = "signing_keys"
 
@@ -57,6 +73,16 @@ MSG_INVALID = "Access token validation failure."
 MSG_SIGNATURE = "Signing key is invalid."
 #: The only JWS algorithm accepted (Entra signs access tokens with RS256).
 ALLOWED_ALGORITHMS = ("RS256",)
+
+
+def own_name(origin: str) -> str:
+    """``scheme://host[:port]`` as compared with ``aud`` and scope resources: lower case, no trailing ``/``."""
+    return origin.rstrip("/").lower()
+
+
+def _number(value: Any) -> bool:
+    """A NumericDate of RFC 7519 §2: a JSON number (not a string, a boolean, NaN or an infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def issuer_for(tenant_id: str) -> str:
@@ -95,6 +121,14 @@ class SigningKey:
 _LOADED: dict[str, Any] = {}
 
 
+def _signal_path(meta: Any) -> Path | None:
+    """``<database>-keys`` beside a SQLite file; none for a database in memory or another backend."""
+    path = getattr(meta, "path", None)
+    if not isinstance(path, Path) or str(path) == ":memory:":
+        return None
+    return Path(f"{path}-keys")
+
+
 def _new_key() -> SigningKey:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
@@ -105,26 +139,28 @@ def _new_key() -> SigningKey:
 class KeyRing:
     """The service's signing keys (one set for every tenant, like Entra's); the newest unretired key signs.
 
-    ``graphdir keys rotate`` may rotate the keys from another process: a running
-    service notices within ``reload_interval`` seconds (and at once when it meets
-    an unknown ``kid``), so rotation needs no restart.
+    ``graphdir keys rotate`` may change the keys from another process: every request checks the
+    database's "keys changed" signal (:mod:`graphdir.auth.keysignal`, one memory read) and the
+    ring re-reads the keys as soon as it moved, so a token signed by a just-added key is accepted
+    at once and a removed key stops validating at once; an unknown ``kid`` with no change
+    signalled is refused without a database read. ``generation`` counts the reloads that removed
+    a key: the token caches (:class:`Validator`, the app's actor cache) are emptied when it moves.
     """
 
-    def __init__(self, meta: Any, max_token_lifetime: int = 86400, reload_interval: float = 2.0) -> None:
+    def __init__(self, meta: Any, max_token_lifetime: int = 86400, reload_interval: float = 2.0, signal: KeySignal | None = None) -> None:
         self._meta = meta
         self._lock = threading.Lock()
         self._max_life = max_token_lifetime
-        self._reload_interval = reload_interval
         self._raw: str | None = None
-        self._checked = 0.0
+        self.generation = 0
         self.keys: list[SigningKey] = []
         self._public: dict[str, Any] = {}
+        self._signal = signal if signal is not None else KeySignal(_signal_path(meta), reload_interval)
         self.load()
 
     def load(self) -> None:
         raw = self._meta.get_meta(_META_KEY)
         self._raw = raw
-        self._checked = time.monotonic()
         if raw:
             self.keys = [SigningKey(**k) for k in json.loads(raw)]
         if not self.keys:
@@ -132,22 +168,35 @@ class KeyRing:
             self._save()
         self._public = {k.kid: k.private().public_key() for k in self.keys}
 
+    def check(self) -> int:
+        """Re-read the keys if any process signalled a change; returns :attr:`generation` (the hot path: one memory read)."""
+        if self._signal.changed():
+            self.refresh(force=True)
+        return self.generation
+
     def refresh(self, force: bool = False) -> None:
-        """Pick up keys rotated by another process (at most once per ``reload_interval`` unless forced)."""
-        now = time.monotonic()
-        if not force and now - self._checked < self._reload_interval:
+        """Re-read the keys now (``force``) or when a change was signalled."""
+        if not force:
+            self.check()
             return
-        self._checked = now
         raw = self._meta.get_meta(_META_KEY)
         if raw and raw != self._raw:
             with self._lock:
                 self._raw = raw
-                self.keys = [SigningKey(**k) for k in json.loads(raw)]
-                self._public = {k.kid: k.private().public_key() for k in self.keys}
+                self._install([SigningKey(**k) for k in json.loads(raw)])
+
+    def _install(self, keys: list[SigningKey]) -> None:
+        """Use ``keys`` from now on; a key that is gone bumps :attr:`generation` (its cached tokens must go too)."""
+        public = {k.kid: k.private().public_key() for k in keys}
+        if any(kid not in public for kid in self._public):
+            self.generation += 1
+        self.keys = keys
+        self._public = public
 
     def _save(self) -> None:
         self._raw = json.dumps([k.to_json() for k in self.keys])
         self._meta.put_meta(_META_KEY, self._raw)
+        self._signal.announce()  # after the commit: see graphdir.auth.keysignal
 
     def rotate(self) -> SigningKey:
         """Add a new signing key; old keys keep validating for ``max_token_lifetime`` seconds."""
@@ -156,12 +205,26 @@ class KeyRing:
             for k in self.keys:
                 if k.retired is None:
                     k.retired = now
-            self.keys = [k for k in self.keys if k.retired is None or now - k.retired < self._max_life]
+            keys = [k for k in self.keys if k.retired is None or now - k.retired < self._max_life]
             new = _new_key()
-            self.keys.append(new)
+            self._install([*keys, new])
             self._save()
-            self._public = {k.kid: k.private().public_key() for k in self.keys}
             return new
+
+    def remove(self, kid: str) -> SigningKey:
+        """Drop a key from the JWKS at once (e.g. a leaked key): tokens it signed stop validating everywhere.
+
+        The active key cannot be removed (rotate first); an unknown kid raises ``KeyError``.
+        """
+        with self._lock:
+            found = [k for k in self.keys if k.kid == kid]
+            if not found:
+                raise KeyError(kid)
+            if found[0] is self.active:
+                raise ValueError(f"{kid} is the active signing key: rotate first, then remove it")
+            self._install([k for k in self.keys if k.kid != kid])
+            self._save()
+            return found[0]
 
     @property
     def active(self) -> SigningKey:
@@ -169,17 +232,17 @@ class KeyRing:
 
     def public_key(self, kid: str) -> Any:
         key = self._public.get(kid)
-        if key is None and kid:
-            self.refresh()
+        if key is None and kid and self._signal.changed():  # a forged kid costs no database read
+            self.refresh(force=True)
             key = self._public.get(kid)
         return key
 
     def jwks(self) -> dict[str, Any]:
-        self.refresh()
+        self.check()
         return {"keys": [k.jwk() for k in self.keys]}
 
     def sign(self, claims: dict[str, Any]) -> str:
-        self.refresh()
+        self.check()
         key = self.active
         return jwt.encode(claims, key.private(), algorithm="RS256", headers={"kid": key.kid, "x5t": key.kid, "typ": "JWT"})
 
@@ -252,24 +315,40 @@ class Validator:
         clock_skew: int = 300,
         cache_size: int = 10_000,
         external: dict[str, ExternalIssuer] | None = None,
+        own_names: tuple[str, ...] = (),
     ) -> None:
         self.ring = ring
         self.known_tenant = known_tenant  # callable(tid) -> bool
         self.skew = clock_skew
         self.external = external or {}
+        #: this service's own addresses (``public_base_url``), accepted as ``aud`` besides Graph's names
+        self.own_names = frozenset(own_name(n) for n in own_names if n)
         self._cache: dict[str, dict[str, Any]] = {}
         self._cache_size = cache_size
+        self._generation = ring.generation
 
-    def validate(self, token: str | None) -> dict[str, Any]:
+    def current(self) -> int:
+        """The key ring's generation after checking for rotated keys; a new one empties the cache
+        (a cached token must not outlive its key). Callers with caches of their own compare it too."""
+        gen = self.ring.check()
+        if gen != self._generation:
+            self._cache.clear()
+            self._generation = gen
+        return gen
+
+    def validate(self, token: str | None, origin: str = "") -> dict[str, Any]:
+        """The claims of a valid token, else 401. ``origin`` (``scheme://host[:port]`` the request came to)
+        is accepted as ``aud`` too: a token issued for this service under the name the client used."""
         if not token:
             raise errors.unauthenticated(MSG_EMPTY)
+        self.current()
         hit = self._cache.get(token)
         now = time.time()
         if hit is not None:
             if hit["exp"] + self.skew > now:
                 return hit
             del self._cache[token]
-        claims = self._validate(token, now)
+        claims = self._validate(token, now, origin)
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[token] = claims
@@ -287,7 +366,19 @@ class Validator:
                 return key, ext
         raise errors.unauthenticated(MSG_SIGNATURE)
 
-    def _validate(self, token: str, now: float) -> dict[str, Any]:
+    def _audience_ok(self, aud: Any, ext: ExternalIssuer | None, origin: str) -> bool:
+        if aud in AUDIENCES:
+            return True
+        if ext is not None:
+            # never this service's own names: the origin is the client's Host header, and an external issuer's
+            # token for another resource of its tenant (same keys) would pass by naming that resource as Host
+            return aud in ext.audiences
+        if not isinstance(aud, str):
+            return False
+        name = own_name(aud)
+        return name in self.own_names or (bool(origin) and name == own_name(origin))
+
+    def _validate(self, token: str, now: float, origin: str = "") -> dict[str, Any]:
         if "." not in token:
             raise errors.unauthenticated(MSG_NO_DOTS)
         try:
@@ -311,12 +402,14 @@ class Validator:
         except jwt.PyJWTError:
             raise errors.unauthenticated(MSG_SIGNATURE) from None
         exp, nbf = claims.get("exp"), claims.get("nbf")
-        if not isinstance(exp, (int, float)) or exp + self.skew <= now:
+        # lifetime claims are NumericDates or absent (exp is required): "later", true, NaN do not decode
+        if any(name in claims and not _number(claims[name]) for name in ("exp", "nbf", "iat")):
+            raise errors.unauthenticated(MSG_INVALID)
+        if exp is None or exp + self.skew <= now:
             raise errors.unauthenticated(MSG_EXPIRED)
-        if isinstance(nbf, (int, float)) and nbf - self.skew > now:
+        if nbf is not None and nbf - self.skew > now:
             raise errors.unauthenticated(MSG_NOT_YET)
-        audiences = AUDIENCES + (ext.audiences if ext else ())
-        if claims.get("aud") not in audiences:
+        if not self._audience_ok(claims.get("aud"), ext, origin):
             raise errors.unauthenticated(MSG_AUDIENCE)
         tid = claims.get("tid")
         if not isinstance(tid, str):

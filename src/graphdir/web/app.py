@@ -31,6 +31,7 @@ from graphdir.store.base import Conflict, InvalidInput, InvalidPosition, StoreEr
 from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
+from graphdir.web.deadlines import BodyDeadlines, BodyTimeout
 from graphdir.web.handlers_objects import me_needs_delegated
 from graphdir.web.request import ClientDisconnect, GraphRequest
 from graphdir.web.responses import GraphResponse
@@ -71,6 +72,7 @@ class GraphApp:
         self.directory = Directory(self.store, settings)
         self.router = Router(ROUTES)
         self.admin_router = Router(ADMIN_ROUTES)
+        self.deadlines = BodyDeadlines(settings.body_read_timeout)
         self.ring: KeyRing | None = None
         self.validator: Validator | None = None
         self._authority: Authority | None = None
@@ -79,6 +81,7 @@ class GraphApp:
         self._tenants: set[str] = set()
         #: token suffix → (Authorization header, actor, valid until): see :meth:`_actor`
         self._actors: dict[str, tuple[str, Actor, float]] = {}
+        self._actors_generation = 0  # the key ring's generation the cached actors were validated under
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -87,7 +90,8 @@ class GraphApp:
         self.app_id = bootstrap.default_app_id(self.store)
         self.ring = KeyRing(self.store, max_token_lifetime=max(self.settings.token_lifetime, 86400))
         external = load_external_issuers(self.settings.external_issuers_file)
-        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew, external=external)
+        self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew, external=external,
+                                   own_names=(self.settings.public_base_url,))  # fmt: skip
         self._authority = Authority(self.store, self.ring, self.settings)
 
     @property
@@ -111,8 +115,7 @@ class GraphApp:
     def public_base(self, request: Request | GraphRequest) -> str:
         if self.settings.public_base_url:
             return self.settings.public_base_url.rstrip("/")
-        host = request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
-        return f"{request.scope.get('scheme', 'http')}://{host}"
+        return self.origin(request)
 
     async def read_body(self, request: Request | GraphRequest) -> bytes:
         """The request body, refusing more than ``max_body_bytes`` with a Graph-shaped 413."""
@@ -123,21 +126,28 @@ class GraphApp:
                 raise errors.bad_request("Invalid Content-Length header.")
             if int(declared) > limit:
                 raise errors.payload_too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise errors.payload_too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await self.deadlines.read(request.stream(), limit, lambda: errors.payload_too_large(limit))
+        except BodyTimeout:
+            raise errors.request_timeout() from None
 
-    def _actor(self, headers: dict[str, str]) -> Actor:
-        """The caller, from the bearer token: validated once, then served from a cache until it expires.
+    def origin(self, request: Request | GraphRequest) -> str:
+        """``scheme://host[:port]`` the request was sent to (its ``Host`` header), whatever ``public_base_url`` says."""
+        host = request.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
+        return f"{request.scope.get('scheme', 'http')}://{host}"
+
+    def _actor(self, request: GraphRequest) -> Actor:
+        """The caller, from the bearer token: validated once, then served from a cache until it expires
+        or until a signing key is removed (the key ring's generation moves: one memory read per request).
 
         The cache is keyed by the token's last 32 characters (part of its signature: cheap to hash,
         where the whole token is a kilobyte) and a hit must equal the whole token.
         """
+        headers = request.headers
+        assert self.validator is not None
+        if self.validator.current() != self._actors_generation:
+            self._actors.clear()
+            self._actors_generation = self.validator.current()
         auth = headers.get("authorization", "")
         hit = self._actors.get(auth[-32:])
         if hit is not None and hit[0] == auth and hit[2] > time.time():
@@ -145,8 +155,7 @@ class GraphApp:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer":
             token = ""
-        assert self.validator is not None
-        claims = self.validator.validate(token.strip())  # raises 401 when expired, forged, unknown…
+        claims = self.validator.validate(token.strip(), self.origin(request))  # raises 401 when expired, forged, unknown…
         actor = actor_from_claims(claims)
         if len(self._actors) >= 10_000:
             self._actors.clear()
@@ -161,7 +170,7 @@ class GraphApp:
             match = router.match(request.method, _segments(path))
             perms = match.route.perms
             if isinstance(perms, Perms):
-                actor = self._actor(request.headers)
+                actor = self._actor(request)
                 if match.route.delegated_only and not actor.delegated:
                     raise me_needs_delegated()  # before the permission check: roles cannot help
                 authorize(actor, perms)
@@ -200,10 +209,26 @@ class FrontDoor:
         self.graph = graph
         self.rest = rest
         self.state = rest.state
+        self.max_uri = graph.settings.max_uri_bytes
+        self.max_header = graph.settings.max_header_bytes
+
+    @staticmethod
+    async def _refuse(err: errors.GraphError, scope: Scope, receive: Receive, send: Send) -> None:
+        cid = next((value for key, value in scope["headers"] if key == b"client-request-id"), b"")
+        # echoed as on every response, unless it is what made the headers too large
+        rid, cid = responses.request_ids({"client-request-id": cid.decode("latin-1")} if len(cid) <= 128 else {})
+        await responses.error_response(err, rid, cid)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
+            # limits below granian's, whose own answers have empty bodies (docs/behaviour.md#http-layer-errors)
+            if len(scope.get("raw_path") or path) + len(scope["query_string"]) > self.max_uri:
+                await self._refuse(errors.uri_too_long(self.max_uri), scope, receive, send)
+                return
+            if sum([len(k) + len(v) for k, v in scope["headers"]]) > self.max_header:
+                await self._refuse(errors.headers_too_large(self.max_header), scope, receive, send)
+                return
             version, slash, rest = path[1:].partition("/")
             if slash and version in _VERSIONS:
                 response = await self.graph.handle(GraphRequest(scope, receive), version, self.graph.router, rest)
@@ -227,9 +252,11 @@ def build_app(settings: Settings) -> FrontDoor:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # off the loop: start-up writes synchronously (first tenant, keys), which a loop's thread may not
         await run_in_threadpool(graph.start)
+        graph.deadlines.start()
         try:
             yield
         finally:
+            await graph.deadlines.stop()
             await run_in_threadpool(graph.stop)
 
     app = Starlette(

@@ -156,6 +156,10 @@ def authority_routes(graph: GraphApp) -> list[Route]:
     def base(request: Request) -> str:
         return graph.public_base(request)
 
+    def own(request: Request) -> tuple[str, str]:
+        """This service's names, which scopes may use for Graph: ``public_base_url`` and the request's origin."""
+        return base(request), graph.origin(request)
+
     async def openid_config(request: Request) -> Response:
         segment = request.path_params["tenant"]
         try:
@@ -177,7 +181,8 @@ def authority_routes(graph: GraphApp) -> list[Route]:
         try:
             form = await _form(graph, request)
             # password hashing and the writer's commit (codes) must not hold up the event loop
-            body = await run_in_threadpool(graph.authority.token, request.path_params["tenant"], form, _basic(request), base(request))
+            body = await run_in_threadpool(graph.authority.token, request.path_params["tenant"], form, _basic(request), base(request),
+                                           graph.origin(request))  # fmt: skip
         except OAuthError as exc:
             return oauth_error(exc, request)
         return _json(body)
@@ -197,7 +202,7 @@ def authority_routes(graph: GraphApp) -> list[Route]:
             return _error_page(exc, request)
         if tenant is not None and app is not None:
             try:
-                auth.check_authorize_options(tenant, app, params)
+                auth.check_authorize_options(tenant, app, params, own(request))
                 if params.get("prompt") == "none":
                     raise oe.login_required()
             except OAuthError as exc:
@@ -216,7 +221,7 @@ def authority_routes(graph: GraphApp) -> list[Route]:
                 return _page(action, label, params, login=login, message=_SIGN_IN_FAILED)
             return _error_page(exc, request)
         try:
-            auth.check_authorize_options(tenant, app, params)
+            auth.check_authorize_options(tenant, app, params, own(request))
         except OAuthError as exc:
             return _redirect_error(redirect_uri, params, exc)
         try:
