@@ -55,26 +55,27 @@ def ok(*args: str) -> str:
 
 
 def test_cli_tenants_apps_users_roles(db: str) -> None:
+    ok("migrate", "--db", db)
     default = json.loads(ok("tenant", "list", "--db", db, "--json"))
     assert len(default) == 1 and default[0]["default"] is True
     t = json.loads(ok("tenant", "create", "--db", db, "--name", "Fabrikam", "--domain", "fabrikam.onmicrosoft.com", "--json"))
-    tid = t["tenant id"]
+    tid = t["id"]
     assert {r["id"] for r in json.loads(ok("tenant", "list", "--db", db, "--json"))} == {default[0]["id"], tid}
     dup = run("tenant", "create", "--db", db, "--name", "X", "--domain", "fabrikam.onmicrosoft.com")
     assert dup.exit_code == 1 and "already belongs to tenant" in dup.output
 
     a = json.loads(ok("app", "create", "--db", db, "--tenant", "fabrikam.onmicrosoft.com", "--name", "daemon",
                       "--roles", "GroupMember.ReadWrite.All,Group.Read.All", "--scopes", "User.Read", "--json"))  # fmt: skip
-    assert a["tenant id"] == tid and a["roles"] == ["GroupMember.ReadWrite.All", "Group.Read.All"] and a["scopes"] == ["User.Read"]
-    secret = a["client secret"]
+    assert a["tenantId"] == tid and a["roles"] == ["GroupMember.ReadWrite.All", "Group.Read.All"] and a["scopes"] == ["User.Read"]
+    secret = a["clientSecret"]
     assert len(secret) == 40 and secret[3:6] == "8Q~"
     listed = json.loads(ok("app", "list", "--db", db, "--tenant", tid))
-    assert listed[0]["appId"] == a["client id"] and listed[0]["secrets"][0]["hint"] == secret[:3]
+    assert listed[0]["appId"] == a["clientId"] and listed[0]["secrets"][0]["hint"] == secret[:3]
     assert secret not in json.dumps(listed)  # only a hash is stored
     second = ok("app", "add-secret", "--db", db, "--tenant", tid, "--app", "daemon").strip()
     assert len(second) == 40 and second != secret
-    ok("app", "grant", "--db", db, "--tenant", tid, "--app", a["client id"], "--roles", "User.Read.All", "--scopes", "GroupMember.ReadWrite.All")
-    ok("app", "grant", "--db", db, "--tenant", tid, "--app", a["client id"], "--roles", "Group.Read.All", "--revoke")
+    ok("app", "grant", "--db", db, "--tenant", tid, "--app", a["clientId"], "--roles", "User.Read.All", "--scopes", "GroupMember.ReadWrite.All")
+    ok("app", "grant", "--db", db, "--tenant", tid, "--app", a["clientId"], "--roles", "Group.Read.All", "--revoke")
     view = json.loads(ok("app", "list", "--db", db, "--tenant", tid))[0]
     assert view["roles"] == ["GroupMember.ReadWrite.All", "User.Read.All"] and view["scopes"] == ["User.Read", "GroupMember.ReadWrite.All"]
 
@@ -101,6 +102,7 @@ def test_cli_tenants_apps_users_roles(db: str) -> None:
 
 
 def test_cli_keys_and_ca_path(db: str, tmp_path: Path) -> None:
+    ok("migrate", "--db", db)
     first = ok("keys", "list", "--db", db).splitlines()
     assert len(first) == 1 and first[0].endswith("active")
     new_kid = ok("keys", "rotate", "--db", db).split()[-1]
@@ -158,7 +160,7 @@ def test_seed_file_with_tenants_apps_users_roles(db: str, tmp_path: Path) -> Non
     assert "device\t" in ok("seed", "--db", db, str(path))
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"type": "group", "displayName": "x", "members": ["nobody@contoso.onmicrosoft.com"]}]))
-    assert run("seed", "--db", db, str(bad)).exit_code == 1
+    assert run("seed", "--db", db, str(bad)).exit_code == 2
 
 
 # -- TLS ------------------------------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class Live:
 
     def user(self, nick: str) -> str:
         out = json.loads(self.cli("user", "create", "--upn", f"{nick}@{DOMAIN}", "--password", PASSWORD, "--json"))
-        return str(out["user id"])
+        return str(out["id"])
 
     def group(self, owners: list[str], members: list[str]) -> str:
         nick = f"g{time.monotonic_ns()}"
@@ -215,10 +215,10 @@ def test_client_secret_credential_removes_member(live: Live, trust_ca: None) -> 
     gid = live.group([], [user])
     assert live.members(gid) == [user]
 
-    cred = ClientSecretCredential(app["tenant id"], app["client id"], app["client secret"], authority=live.origin, disable_instance_discovery=True)
+    cred = ClientSecretCredential(app["tenantId"], app["clientId"], app["clientSecret"], authority=live.origin, disable_instance_discovery=True)
     token = cred.get_token(f"{GRAPH}/.default")
     claims = _claims(token.token)
-    assert claims["roles"] == ["GroupMember.ReadWrite.All"] and claims["appid"] == app["client id"] and claims["tid"] == live.tenant_id
+    assert claims["roles"] == ["GroupMember.ReadWrite.All"] and claims["appid"] == app["clientId"] and claims["tid"] == live.tenant_id
     assert token.expires_on > time.time() + 600
 
     client = _graph_client(cred, live.origin)
@@ -238,7 +238,7 @@ def test_client_secret_credential_errors_surface(live: Live, trust_ca: None) -> 
     from azure.identity import ClientSecretCredential
 
     app = json.loads(live.cli("app", "create", "--name", "e2e wrong", "--roles", "GroupMember.Read.All", "--json"))
-    cred = ClientSecretCredential(live.tenant_id, app["client id"], "not-the-secret", authority=live.origin, disable_instance_discovery=True)
+    cred = ClientSecretCredential(live.tenant_id, app["clientId"], "not-the-secret", authority=live.origin, disable_instance_discovery=True)
     with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
         cred.get_token(f"{GRAPH}/.default")
 
@@ -250,7 +250,7 @@ def test_async_client_secret_credential(live: Live, trust_ca: None) -> None:
     app = json.loads(live.cli("app", "create", "--name", "e2e aio", "--roles", "Group.Read.All", "--json"))
 
     async def get() -> str:
-        async with ClientSecretCredential(live.tenant_id, app["client id"], app["client secret"], authority=live.origin) as cred:
+        async with ClientSecretCredential(live.tenant_id, app["clientId"], app["clientSecret"], authority=live.origin) as cred:
             return (await cred.get_token(f"{GRAPH}/.default")).token
 
     with warnings.catch_warnings():
@@ -273,7 +273,7 @@ def test_delegated_user_token_owner_only(live: Live, trust_ca: None) -> None:
     owner, other_owner, member = live.user(f"own{n}"), live.user(f"oth{n}"), live.user(f"mem{n}")
     mine, theirs = live.group([owner], [member]), live.group([other_owner], [member])
 
-    form = {"grant_type": "password", "client_id": app["client id"], "username": f"own{n}@{DOMAIN}", "password": PASSWORD,
+    form = {"grant_type": "password", "client_id": app["clientId"], "username": f"own{n}@{DOMAIN}", "password": PASSWORD,
             "scope": f"{GRAPH}/GroupMember.ReadWrite.All openid profile offline_access"}  # fmt: skip
     r = httpx.post(f"{live.origin}/{live.tenant_id}/oauth2/v2.0/token", data=form, verify=live.ca)
     assert r.status_code == 200, r.text
@@ -316,7 +316,7 @@ def test_msal_authorization_code_with_pkce(live: Live, trust_ca: None) -> None:
     app = json.loads(live.cli("app", "create", "--name", "e2e spa", "--scopes", "GroupMember.ReadWrite.All", "--public-client",
                               "--redirect-uri", REDIRECT, "--no-secret", "--json"))  # fmt: skip
 
-    pca = msal.PublicClientApplication(app["client id"], authority=f"{live.origin}/{live.tenant_id}", instance_discovery=False)
+    pca = msal.PublicClientApplication(app["clientId"], authority=f"{live.origin}/{live.tenant_id}", instance_discovery=False)
     flow = pca.initiate_auth_code_flow([f"{GRAPH}/GroupMember.ReadWrite.All"], redirect_uri=REDIRECT, login_hint=upn)
     with httpx.Client(verify=live.ca, follow_redirects=False) as browser:
         page = browser.get(flow["auth_uri"])

@@ -6,7 +6,6 @@ Identity management (``tenant``, ``app``, ``user``, ``role``, ``keys``) lives in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -17,18 +16,20 @@ import click
 
 from graphdir import bootstrap, cli_identity, identity
 from graphdir.auth.tokens import KeyRing, mint
-from graphdir.cli_identity import opened_store, tenant_id_for
-from graphdir.settings import ENV_PREFIX, Settings, load_settings
+from graphdir.cli_common import OneLineErrors, UserError, config_option, db_option, load, opened_store, require_database, tenant_id_for
+from graphdir.settings import ENV_PREFIX, Settings
 
 _SERVE_ROLES = ["Directory.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.ReadWrite.All", "Graphdir.Admin"]
 
 
 def _settings(config: str | None, **overrides: Any) -> Settings:
-    return load_settings(config, **overrides)
+    return load(config, **overrides)
 
 
-def _token(settings: Settings, roles: list[str], scopes: list[str], user: str | None, lifetime: int | None, tenant: str | None) -> tuple[str, str]:
-    with opened_store(settings) as store:
+def _token(
+    settings: Settings, roles: list[str], scopes: list[str], user: str | None, lifetime: int | None, tenant: str | None, create: bool = False
+) -> tuple[str, str]:
+    with opened_store(settings, create=create) as store:
         tid = tenant_id_for(store, settings, tenant)
         app_id = bootstrap.default_app_id(store)
         ring = KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400))
@@ -44,19 +45,19 @@ def _token(settings: Settings, roles: list[str], scopes: list[str], user: str | 
         return tid, token
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="graphdir")
 def main() -> None:
     """A Microsoft Graph-compatible directory service."""
 
 
 @main.command()
-@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file.")
+@config_option
 @click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8080).")
-@click.option("--db", "database_url", default=None, help="Database URL, e.g. sqlite:///graphdir.db.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8080, with or without --tls).")
+@db_option
 @click.option("--workers", type=int, default=None, help="Server worker processes (keep 1 on SQLite).")
-@click.option("--tls/--no-tls", default=None, help="Serve HTTPS with a locally generated CA (see `graphdir ca-path`).")
+@click.option("--tls/--no-tls", default=None, help="Serve HTTPS with a locally generated CA (see `graphdir ca-path`); same port 8080 by default.")
 def serve(config: str | None, host: str | None, port: int | None, database_url: str | None, workers: int | None, tls: bool | None) -> None:
     """Start the service; prints the base URL, the token authority and a ready-to-use bearer token."""
     settings = _settings(config, host=host, port=port, database_url=database_url, workers=workers, tls=tls)
@@ -70,7 +71,7 @@ def serve(config: str | None, host: str | None, port: int | None, database_url: 
         os.environ[ENV_PREFIX + key.upper()] = str(value)
     if config:
         os.environ[ENV_PREFIX + "CONFIG"] = str(Path(config).resolve())
-    tid, token = _token(settings, _SERVE_ROLES, [], None, None, None)
+    tid, token = _token(settings, _SERVE_ROLES, [], None, None, None, create=True)
     ssl: dict[str, Any] = {}
     scheme = "http"
     if settings.tls:
@@ -96,26 +97,31 @@ def serve(config: str | None, host: str | None, port: int | None, database_url: 
 
 
 @main.command("ca-path")
-@click.option("--config", type=click.Path(dir_okay=False))
-@click.option("--db", "database_url", default=None)
+@config_option
+@db_option
 def ca_path(config: str | None, database_url: str | None) -> None:
-    """Print the CA certificate file of `serve --tls` (created if missing), for SSL_CERT_FILE / REQUESTS_CA_BUNDLE."""
+    """Print the CA certificate file of `serve --tls` (created if missing), for SSL_CERT_FILE / REQUESTS_CA_BUNDLE.
+
+    The CA lives next to the database (or in tls_dir): without tls_dir the database must exist.
+    """
     from graphdir import tls as tls_files
 
     settings = _settings(config, database_url=database_url)
     if settings.tls_cert:
         click.echo(str(Path(settings.tls_cert).resolve()))
         return
+    if not settings.tls_dir:
+        require_database(settings)
     click.echo(str(tls_files.ensure(tls_files.tls_directory(settings), settings.host).ca.resolve()))
 
 
 @main.command()
-@click.option("--config", type=click.Path(dir_okay=False))
-@click.option("--db", "database_url", default=None)
+@config_option
+@db_option
 @click.option("--roles", default="GroupMember.ReadWrite.All", help="Comma-separated application permissions.")
 @click.option("--user", default=None, help="Mint a delegated token for this user (id or userPrincipalName); wids = the user's roles.")
 @click.option("--scopes", default="GroupMember.ReadWrite.All User.Read", help="Delegated scopes (with --user).")
-@click.option("--lifetime", type=int, default=None, help="Seconds until the token expires.")
+@click.option("--lifetime", type=click.IntRange(min=1), default=None, help="Seconds until the token expires (default: token_lifetime, 3600).")
 @click.option("--tenant", default=None, help="Tenant id or domain (default: the default tenant).")
 def token(config: str | None, database_url: str | None, roles: str, user: str | None, scopes: str, lifetime: int | None, tenant: str | None) -> None:
     """Print a bearer token (the token endpoint issues the same tokens to registered apps)."""
@@ -127,36 +133,46 @@ def token(config: str | None, database_url: str | None, roles: str, user: str | 
 
 
 @main.command()
-@click.option("--config", type=click.Path(dir_okay=False))
-@click.option("--db", "database_url", default=None)
-@click.argument("file", type=click.File("r"))
-def seed(config: str | None, database_url: str | None, file: Any) -> None:
-    """Create objects, tenants, applications and users with roles from a JSON file (see graphdir.seeding)."""
-    from graphdir import errors, seeding
-    from graphdir.directory.service import Directory
+@config_option
+@db_option
+@click.argument("file", type=click.Path(dir_okay=False))
+def seed(config: str | None, database_url: str | None, file: str) -> None:
+    """Create tenants, applications, users and objects from a JSON FILE, or standard input for `-` (format: docs/seeding.md).
+
+    The whole file is checked first; each tenant is written in one transaction. Running it again
+    changes nothing: what already exists (same key) is left as it is and reported `exists`.
+    """
+    from graphdir import seeding
 
     settings = _settings(config, database_url=database_url)
-    data = json.load(file)
-    with opened_store(settings) as store:
+    try:
+        if file == "-":
+            data = json.load(sys.stdin)
+        else:
+            with open(file, encoding="utf-8") as fh:
+                data = json.load(fh)
+    except OSError as exc:
+        raise UserError(f"cannot read seed file {file!r}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"seed file {file!r} is not valid JSON: {exc}") from None
+    with opened_store(settings, create=True) as store:
         tid = tenant_id_for(store, settings, None)
         try:
-            asyncio.run(seeding.run(store, Directory(store, settings), tid, data, click.echo))
-        except errors.GraphError as exc:
-            raise click.ClickException(exc.message) from None
+            plans = seeding.plan(store, tid, data, existing="keep")
+        except seeding.SeedError as exc:
+            raise UserError(f"seed file {file!r}: {exc}") from None
+        seeding.write_sync(store, plans)
+        seeding.report(plans, click.echo)
 
 
 @main.command()
-@click.option("--config", type=click.Path(dir_okay=False))
-@click.option("--db", "database_url", default=None)
+@config_option
+@db_option
 def migrate(config: str | None, database_url: str | None) -> None:
     """Create or upgrade the database schema and print its version."""
     settings = _settings(config, database_url=database_url)
-    store = bootstrap.open_store(settings)
-    store.open()
-    try:
+    with opened_store(settings, create=True) as store:
         click.echo(f"schema version {store.schema_version()}")  # type: ignore[attr-defined]
-    finally:
-        store.close()
 
 
 def _version() -> str:

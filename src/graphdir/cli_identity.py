@@ -9,52 +9,30 @@ sees new tenants, apps, users and roles at once, and rotated or removed keys at 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from graphdir import bootstrap, identity
+from graphdir import identity
 from graphdir.auth import apps
 from graphdir.auth.tokens import KeyRing
-from graphdir.settings import Settings, load_settings
-from graphdir.store.base import Store
+from graphdir.cli_common import UserError, config_option, db_option, json_option, load, opened_store, tenant_id_for
+from graphdir.cli_common import tenant_option as _tenant
 
-_config = click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file.")
-_db = click.option("--db", "database_url", default=None, help="Database URL, e.g. sqlite:///graphdir.db.")
-_tenant = click.option("--tenant", default=None, help="Tenant id or domain (default: the default tenant).")
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-@contextlib.contextmanager
-def opened_store(settings: Settings) -> Iterator[Store]:
-    """The store, opened (migrated) for one command; ``IdentityError`` becomes a CLI error."""
-    store = bootstrap.open_store(settings)
-    store.open()
-    try:
-        bootstrap.default_tenant(store, settings)
-        yield store
-    except identity.IdentityError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
+_config = config_option
+_db = db_option
+_json = json_option
 
 
-def tenant_id_for(store: Store, settings: Settings, tenant: str | None) -> str:
-    """``--tenant`` (id or domain), or the default tenant."""
-    if not tenant:
-        return str(bootstrap.default_tenant(store, settings)["id"])
-    return str(identity.find_tenant(store, tenant)["id"])
-
-
-def _print(data: dict[str, Any], as_json: bool) -> None:
+def _print(rows: list[tuple[str, str, Any]], as_json: bool) -> None:
+    """``(label, jsonKey, value)`` rows: ``label: value`` lines, or a JSON object with camelCase keys and null."""
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps({key: value for _, key, value in rows}, indent=2))
         return
-    for k, v in data.items():
-        click.echo(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+    for label, _, v in rows:
+        shown = "(none)" if v is None else ", ".join(map(str, v)) if isinstance(v, list) else v
+        click.echo(f"{label}: {shown}")
 
 
 # -- tenants --------------------------------------------------------------------------------------
@@ -72,10 +50,14 @@ def tenant() -> None:
 @_json
 def tenant_create(config: str | None, database_url: str | None, name: str, domain: str, tenant_id: str | None, as_json: bool) -> None:
     """Create a tenant."""
-    settings = load_settings(config, database_url=database_url)
-    with opened_store(settings) as store:
+    try:
+        identity.check_domain(domain)
+    except identity.IdentityError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--domain'") from None
+    settings = load(config, database_url=database_url)
+    with opened_store(settings, create=True) as store:
         t = identity.create_tenant(store, name, domain, tenant_id)
-        _print({"tenant id": t["id"], "display name": t["displayName"], "domain": t["domain"]}, as_json)
+        _print([("tenant id", "id", t["id"]), ("display name", "displayName", t["displayName"]), ("domain", "domain", t["domain"])], as_json)
 
 
 @tenant.command("list")
@@ -84,7 +66,7 @@ def tenant_create(config: str | None, database_url: str | None, name: str, domai
 @_json
 def tenant_list(config: str | None, database_url: str | None, as_json: bool) -> None:
     """List tenants (the default one first)."""
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         default = tenant_id_for(store, settings, None)
         rows = [{"id": t["id"], "displayName": t["displayName"], "domains": t.get("props", {}).get("domains", [t["domain"]]),
@@ -119,13 +101,13 @@ def app() -> None:
 def app_create(config: str | None, database_url: str | None, tenant: str | None, name: str, roles: str, scopes: str, public_client: bool,
                redirect_uris: tuple[str, ...], no_secret: bool, app_id: str | None, as_json: bool) -> None:  # fmt: skip
     """Register an application; prints its client id and a generated client secret (shown only once)."""
-    settings = load_settings(config, database_url=database_url)
-    with opened_store(settings) as store:
+    settings = load(config, database_url=database_url)
+    with opened_store(settings, create=True) as store:
         tid = tenant_id_for(store, settings, tenant)
         a, secret = identity.create_app(store, tid, name, roles=apps.split_list(roles), scopes=apps.split_list(scopes),
                                         public_client=public_client, redirect_uris=list(redirect_uris), secret=not no_secret, app_id=app_id)  # fmt: skip
-        _print({"tenant id": tid, "client id": a.app_id, "client secret": secret or "(none)", "roles": a.props["roles"],
-                "scopes": a.props["scopes"]}, as_json)  # fmt: skip
+        _print([("tenant id", "tenantId", tid), ("client id", "clientId", a.app_id), ("client secret", "clientSecret", secret or None),
+                 ("roles", "roles", a.props["roles"]), ("scopes", "scopes", a.props["scopes"])], as_json)  # fmt: skip
 
 
 @app.command("list")
@@ -134,7 +116,7 @@ def app_create(config: str | None, database_url: str | None, tenant: str | None,
 @_tenant
 def app_list(config: str | None, database_url: str | None, tenant: str | None) -> None:
     """List a tenant's applications (secrets are shown by hint only)."""
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         tid = tenant_id_for(store, settings, tenant)
         click.echo(json.dumps([apps.public_view(a) for a in store.list_applications(tid)], indent=2))
@@ -148,7 +130,7 @@ def app_list(config: str | None, database_url: str | None, tenant: str | None) -
 @click.option("--years", type=float, default=2.0, help="Validity in years.")
 def app_add_secret(config: str | None, database_url: str | None, tenant: str | None, app_key: str, years: float) -> None:
     """Add a client secret and print it (shown only once)."""
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         a = identity.find_app(store, tenant_id_for(store, settings, tenant), app_key)
         click.echo(apps.add_secret(store, a, years=years))
@@ -164,14 +146,14 @@ def app_add_secret(config: str | None, database_url: str | None, tenant: str | N
 @click.option("--revoke", is_flag=True, help="Remove these permissions instead.")
 def app_grant(config: str | None, database_url: str | None, tenant: str | None, app_key: str, roles: str, scopes: str, revoke: bool) -> None:
     """Grant (admin consent) or revoke application permissions and delegated scopes."""
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         a = identity.find_app(store, tenant_id_for(store, settings, tenant), app_key)
         for key, values in (("roles", apps.split_list(roles)), ("scopes", apps.split_list(scopes))):
             current = list(a.props.get(key, []))
             a.props[key] = [v for v in current if v not in values] if revoke else current + [v for v in values if v not in current]
         apps.save_app(store, a)
-        _print({"client id": a.app_id, "roles": a.props["roles"], "scopes": a.props["scopes"]}, False)
+        _print([("client id", "clientId", a.app_id), ("roles", "roles", a.props["roles"]), ("scopes", "scopes", a.props["scopes"])], False)
 
 
 # -- users and roles ---------------------------------------------------------------------------------
@@ -194,13 +176,16 @@ def user_create(config: str | None, database_url: str | None, tenant: str | None
     """Create a user (as POST /users would) and assign directory roles."""
     from graphdir.directory.service import Directory
 
-    settings = load_settings(config, database_url=database_url)
-    with opened_store(settings) as store:
+    try:
+        role_ids = identity.role_ids(roles)
+    except identity.IdentityError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--role'") from None
+    settings = load(config, database_url=database_url)
+    with opened_store(settings, create=True) as store:
         tid = tenant_id_for(store, settings, tenant)
-        obj = asyncio.run(identity.create_user(Directory(store, settings), tid, upn, password, name))
-        role_ids = [identity.assign_role(store, tid, obj, r) for r in roles]
-        _print({"tenant id": tid, "user id": obj.id, "userPrincipalName": obj.props["userPrincipalName"],
-                "roles": [identity.role_name(r) for r in role_ids]}, as_json)  # fmt: skip
+        obj = asyncio.run(identity.create_user(Directory(store, settings), tid, upn, password, name, roles=role_ids))
+        _print([("tenant id", "tenantId", tid), ("user id", "id", obj.id), ("userPrincipalName", "userPrincipalName", obj.props["userPrincipalName"]),
+                ("roles", "roles", [identity.role_name(r) for r in role_ids])], as_json)  # fmt: skip
 
 
 @click.group()
@@ -209,7 +194,7 @@ def role() -> None:
 
 
 def _role_change(config: str | None, database_url: str | None, tenant: str | None, user_key: str, role_name: str, remove: bool) -> None:
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         tid = tenant_id_for(store, settings, tenant)
         obj = identity.find_user(store, tid, user_key)
@@ -236,8 +221,8 @@ def role_assign(config: str | None, database_url: str | None, tenant: str | None
 @_config
 @_db
 @_tenant
-@click.option("--user", "user_key", required=True)
-@click.option("--role", "role_name", required=True)
+@click.option("--user", "user_key", required=True, help="userPrincipalName or object id.")
+@click.option("--role", "role_name", required=True, help="Role name (e.g. 'Groups Administrator') or template id.")
 def role_remove(config: str | None, database_url: str | None, tenant: str | None, user_key: str, role_name: str) -> None:
     """Remove a directory role assignment."""
     _role_change(config, database_url, tenant, user_key, role_name, remove=True)
@@ -249,7 +234,7 @@ def role_remove(config: str | None, database_url: str | None, tenant: str | None
 @_tenant
 def role_list(config: str | None, database_url: str | None, tenant: str | None) -> None:
     """List role assignments: user, role name, role template id."""
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         tid = tenant_id_for(store, settings, tenant)
         for principal, rid in store.list_role_assignments(tid):
@@ -268,8 +253,13 @@ def keys() -> None:
 @_config
 @_db
 def keys_rotate(config: str | None, database_url: str | None) -> None:
-    """Add a new signing key; tokens signed by the old one stay valid until they expire."""
-    settings = load_settings(config, database_url=database_url)
+    """Add a new signing key and retire the current one.
+
+    The retired key is kept (published in the JWKS, so tokens it signed keep validating) for
+    max(token_lifetime, 1 day) after the rotation, not until every token it signed expires; the
+    first rotation after that drops it. A running server uses the new key at once, without a restart.
+    """
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         new = KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).rotate()
         click.echo(f"new signing key: {new.kid}")
@@ -282,14 +272,14 @@ def keys_rotate(config: str | None, database_url: str | None) -> None:
 def keys_remove(kid: str, config: str | None, database_url: str | None) -> None:
     """Remove a retired signing key from the JWKS at once (e.g. a leaked key): every token it signed stops
     validating immediately, in running services too. The active key cannot be removed: rotate first."""
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         try:
             KeyRing(store, max_token_lifetime=max(settings.token_lifetime, 86400)).remove(kid)
         except KeyError:
-            raise click.UsageError(f"no signing key {kid!r} (see `graphdir keys list`)") from None
+            raise UserError(f"no signing key {kid!r} (see `graphdir keys list`)") from None
         except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise UserError(str(exc)) from None
         click.echo(f"removed signing key: {kid}")
 
 
@@ -300,7 +290,7 @@ def keys_list(config: str | None, database_url: str | None) -> None:
     """List signing keys: kid, created, retired."""
     import time
 
-    settings = load_settings(config, database_url=database_url)
+    settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         for k in KeyRing(store).keys:
             fmt = "%Y-%m-%dT%H:%M:%SZ"

@@ -8,15 +8,38 @@ Graph; role assignments and applications go through the store's single writer.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from graphdir import errors, ids
 from graphdir.auth import apps
-from graphdir.directory.common import hash_password
 from graphdir.directory.rights import ROLE_NAMES, Actor, role_template_id
 from graphdir.directory.service import Directory
-from graphdir.store.base import Store, StoredApp, StoredObject
+from graphdir.store.base import Store, StoredApp, StoredObject, Txn
+
+#: A DNS name of at least two labels (letters, digits, inner hyphens), as Entra's verified domains are.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+
+
+def check_domain(domain: str) -> str:
+    """A domain name, lower-cased, else :class:`IdentityError` (``not a domain`` is refused)."""
+    d = domain.strip().lower() if isinstance(domain, str) else ""
+    if not _DOMAIN.match(d):
+        raise IdentityError(f"not a domain name: {domain!r} (expected e.g. fabrikam.onmicrosoft.com)")
+    return d
+
+
+def role_ids(roles: Sequence[str]) -> list[str]:
+    """Directory role names or template ids → template ids; an unknown one → :class:`IdentityError`."""
+    out: list[str] = []
+    for role in roles:
+        try:
+            out.append(role_template_id(role))
+        except ValueError as exc:
+            raise IdentityError(str(exc)) from None
+    return out
 
 
 #: The acting principal of the CLI and seed files: an app holding every directory write permission.
@@ -48,7 +71,8 @@ def create_tenant(store: Store, display_name: str, domain: str, tenant_id: str |
         raise IdentityError(f"tenant id must be a GUID: {tenant_id!r}")
     if store.get_tenant(tid):
         raise IdentityError(f"tenant {tid} already exists")
-    all_domains = [domain.lower()] + [d.lower() for d in domains or [] if d.lower() != domain.lower()]
+    first = check_domain(domain)
+    all_domains = [first] + [d for d in (check_domain(x) for x in domains or []) if d != first]
     for d in all_domains:
         try:
             other = find_tenant(store, d)
@@ -101,8 +125,19 @@ def find_user(store: Store, tenant_id: str, key: str) -> StoredObject:
     return obj
 
 
-async def create_user(directory: Directory, tenant_id: str, upn: str, password: str, display_name: str | None = None, **props: Any) -> StoredObject:
-    """``POST /users`` as the CLI: the tenant's domain and Graph's password rules apply."""
+async def create_user(
+    directory: Directory, tenant_id: str, upn: str, password: str, display_name: str | None = None, roles: Sequence[str] = (), **props: Any
+) -> StoredObject:
+    """``POST /users`` as the CLI: the tenant's domain and Graph's password rules apply.
+
+    ``roles`` (names or template ids) are checked first and assigned in the user's own
+    transaction: an unknown role creates nothing."""
+    rids = role_ids(roles)
+
+    def assign(tx: Txn, obj: StoredObject) -> None:
+        for rid in rids:
+            tx.assign_role(obj.id, rid)
+
     nick = upn.partition("@")[0]
     body: dict[str, Any] = {
         "accountEnabled": True,
@@ -113,7 +148,7 @@ async def create_user(directory: Directory, tenant_id: str, upn: str, password: 
         **props,
     }
     try:
-        return await directory.create_user(cli_actor(tenant_id), body)
+        return await directory.create_user(cli_actor(tenant_id), body, then=assign if rids else None)
     except errors.GraphError as exc:
         raise IdentityError(exc.message) from None
 
@@ -138,12 +173,3 @@ def unassign_role(store: Store, tenant_id: str, user: StoredObject, role: str) -
 
 def role_name(role_id: str) -> str:
     return ROLE_NAMES.get(role_id, role_id)
-
-
-def seed_password(props: dict[str, Any]) -> dict[str, Any]:
-    """Seed entries may carry a plain ``password``: store it as ``POST /users`` would (hashed)."""
-    pw = props.pop("password", None)
-    if isinstance(pw, str) and pw:
-        props["passwordProfile"] = {"forceChangePasswordNextSignIn": False, "hash": hash_password(pw)}
-        props.setdefault("accountEnabled", True)
-    return props

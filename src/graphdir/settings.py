@@ -1,8 +1,13 @@
 """One settings object: defaults → TOML file → ``GRAPHDIR_*`` environment.
 
 Every field is documented in ``docs/configuration.md``. The database is chosen
-by URL: ``sqlite:///path/to/file.db`` (the embedded default) or, once that
-backend lands, ``postgresql://…``.
+by URL: ``sqlite:///path/to/file.db``; by default ``$XDG_DATA_HOME/graphdir/graphdir.db``
+(``~/.local/share/graphdir/graphdir.db``), whatever the working directory. Other
+backends (``postgresql://…``) are refused until they land.
+
+Every value is checked: a boolean spelled in no known way, a file value of the wrong type,
+an unknown key or an unsupported database URL raise :class:`SettingsError`, whose
+message is one line naming the setting and where it came from.
 """
 
 from __future__ import annotations
@@ -10,17 +15,37 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "GRAPHDIR_"
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message is one line for the user."""
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/graphdir`` (``~/.local/share/graphdir`` when unset): independent of the working directory."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "graphdir"
+
+
+def default_database_url(env: Mapping[str, str] | None = None) -> str:
+    return "sqlite:///" + str(default_data_dir(env) / "graphdir.db")
+
 
 @dataclass(frozen=True)
 class Settings:
-    #: Database URL; ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
-    database_url: str = "sqlite:///.graphdir/graphdir.db"
+    #: Database URL; ``sqlite:///relative.db`` or ``sqlite:////absolute.db``; default
+    #: ``sqlite:///$XDG_DATA_HOME/graphdir/graphdir.db`` (``~/.local/share/graphdir/graphdir.db``).
+    database_url: str = field(default_factory=default_database_url)
     #: Interface and port ``graphdir serve`` listens on.
     host: str = "127.0.0.1"
     port: int = 8080
@@ -85,7 +110,7 @@ class Settings:
         """The directory of the database file (generated TLS material lives there)."""
         if self.database_url.startswith("sqlite:///"):
             return self.sqlite_path.parent
-        return Path(".graphdir")
+        return default_data_dir()
 
     @property
     def sqlite_path(self) -> Path:
@@ -94,39 +119,78 @@ class Settings:
         return Path(self.database_url[len("sqlite:///"):])
 
 
-def _coerce(value: str, kind: type) -> Any:
+_KIND_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
+
+
+def _coerce(name: str, value: str, kind: type) -> Any:
+    """An environment variable's text as the setting's type, or :class:`SettingsError`."""
+    where = ENV_PREFIX + name.upper()
     if kind is bool:
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    if kind is int:
-        return int(value)
-    if kind is float:
+        word = value.strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise SettingsError(f"{where}={value!r}: expected a boolean (1/true/yes/on or 0/false/no/off)")
+    try:
+        return kind(value) if kind in (int, float) else value
+    except ValueError:
+        raise SettingsError(f"{where}={value!r}: expected {_KIND_NAMES[kind]}") from None
+
+
+def _check_type(name: str, value: Any, kind: type, where: str) -> Any:
+    """A settings-file value of the setting's type (an integer is a valid float), or :class:`SettingsError`."""
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if not ok:
+        raise SettingsError(f"{where}: setting {name!r} must be {_KIND_NAMES[kind]}, got {value!r}")
     return value
+
+
+def _read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {os.fspath(path)!r} does not exist") from None
+    except OSError as exc:
+        raise SettingsError(f"settings file {os.fspath(path)!r} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {os.fspath(path)!r} is not valid TOML: {exc}") from None
+    section = data.get("graphdir", data)
+    if not isinstance(section, dict):
+        raise SettingsError(f"settings file {os.fspath(path)!r}: [graphdir] must be a table")
+    return section
+
+
+def _validate(settings: Settings) -> None:
+    if settings.mail_enabled_security_membership not in {"allow", "refuse"}:
+        raise SettingsError("mail_enabled_security_membership must be 'allow' or 'refuse'")
+    if settings.top_over_max not in {"error", "cap"}:
+        raise SettingsError("top_over_max must be 'error' or 'cap'")
+    if not 0 <= settings.port <= 65535:
+        raise SettingsError(f"port must be between 0 and 65535, got {settings.port}")
+    if not settings.database_url.startswith("sqlite:///") or len(settings.database_url) == len("sqlite:///"):
+        raise SettingsError(f"unsupported database URL {settings.database_url!r} (supported: sqlite:///path/to/file.db)")
 
 
 def load_settings(file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, then a TOML file, then ``GRAPHDIR_*`` variables, then overrides."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"database_url": default_database_url(env)}
     types = {f.name: f.type for f in fields(Settings)}
     kinds = {name: {"int": int, "float": float, "bool": bool}.get(str(t), str) for name, t in types.items()}
     path = file or env.get(ENV_PREFIX + "CONFIG")
     if path:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        data = data.get("graphdir", data)
-        for key, val in data.items():
+        where = f"settings file {os.fspath(path)!r}"
+        for key, val in _read_file(path).items():
             if key not in types:
-                raise ValueError(f"unknown setting {key!r} in {path}")
-            values[key] = val
+                raise SettingsError(f"{where}: unknown setting {key!r}")
+            values[key] = _check_type(key, val, kinds[key], where)
     for name in types:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = _coerce(raw, kinds[name])
+            values[name] = _coerce(name, raw, kinds[name])
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
-    if settings.mail_enabled_security_membership not in {"allow", "refuse"}:
-        raise ValueError("mail_enabled_security_membership must be 'allow' or 'refuse'")
-    if settings.top_over_max not in {"error", "cap"}:
-        raise ValueError("top_over_max must be 'error' or 'cap'")
+    _validate(settings)
     return settings

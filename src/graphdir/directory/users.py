@@ -6,6 +6,7 @@ Graph behaviour: user-post-users.md, user-get.md, https://learn.microsoft.com/en
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from graphdir import errors, ids
@@ -105,8 +106,13 @@ class UsersMixin(DirectoryBase):
             raise errors.not_found(key)
         return obj
 
-    async def create_user(self, actor: rights.Actor, body: dict[str, Any]) -> StoredObject:
-        """``POST /users`` → 201 with the default property set (user-post-users.md)."""
+    async def create_user(
+        self, actor: rights.Actor, body: dict[str, Any], then: Callable[[Txn, StoredObject], None] | None = None
+    ) -> StoredObject:
+        """``POST /users`` → 201 with the default property set (user-post-users.md).
+
+        ``then`` runs in the same transaction after the insert (the CLI assigns roles there, so a
+        failure leaves no user behind)."""
         rights.check_user_write(actor, None)
         props = validate_body(USER, body, "user", "create")
         for name in _REQUIRED_USER:
@@ -145,6 +151,8 @@ class UsersMixin(DirectoryBase):
             except Conflict:
                 raise errors.bad_request(_DUPLICATE_UPN) from None
             tx.record(Change(uid, "user", "create", actor=actor.label))
+            if then is not None:
+                then(tx, obj)
             return obj
 
         return await self.store.write(actor.tenant_id, fn)

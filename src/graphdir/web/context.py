@@ -56,12 +56,19 @@ class Ctx:
 
     async def body(self) -> dict[str, Any]:
         """The JSON object body; invalid JSON or a non-object → Graph's 400."""
+        data = await self.body_json()
+        if not isinstance(data, dict):
+            raise errors.invalid_request_body()
+        return data
+
+    async def body_json(self) -> dict[str, Any] | list[Any]:
+        """A JSON object or list body (``POST /graphdir/admin/seed``); anything else → Graph's 400."""
         raw = await self.app.read_body(self.request)
         try:
             data = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             raise errors.invalid_request_body() from None
-        if not isinstance(data, dict):
+        if not isinstance(data, dict | list):
             raise errors.invalid_request_body()
         return data
 
@@ -93,6 +100,12 @@ class Ctx:
         body = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True)}
         body.update(serialize.entity(obj, select, typed=es == "directoryObjects", version=self.version))
         return responses.json_response(body, self.rid, self.cid, status)
+
+    def collection_created(self, objs: list[StoredObject]) -> GraphResponse:
+        """``201`` with ``{"value": [...]}``: objects created by one request, in request order."""
+        body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, "directoryObjects", None)}
+        body["value"] = [serialize.entity(o, None, typed=True, version=self.version) for o in objs]
+        return responses.json_response(body, self.rid, self.cid, 201)
 
     def collection(self, page: Page, entity_set: str, opts: Options, typed: bool) -> GraphResponse:
         body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, entity_set, opts.select)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphdir import errors
+from graphdir import errors, seeding
 from graphdir.directory.common import Ref
 from graphdir.odata import metadata as csdl
 from graphdir.odata.refs import bind_list, unknown_binds
@@ -126,12 +126,20 @@ async def get_directory_object(c: Ctx) -> GraphResponse:
 
 
 async def seed(c: Ctx) -> GraphResponse:
-    """``POST /graphdir/admin/seed``: create objects Graph cannot (distribution, synced, devices…)."""
-    body = await c.body()
-    type_ = body.pop("@type", None) or body.pop("type", None)
-    members = body.pop("members", [])
-    if not isinstance(type_, str) or not isinstance(members, list):
-        raise errors.bad_request("Seed body: {'type': 'group'|'user'|'device'|'servicePrincipal'|'orgContact', ...properties, 'members': [ids]}.")
-    obj = await c.dir.seed_object(c.actor.tenant_id, type_, body, [str(m) for m in members])
-    return c.entity(obj, None, status=201)
+    """``POST /graphdir/admin/seed``: create objects Graph cannot (distribution, synced, devices…).
 
+    The body is one object or a list of objects, as in a ``graphdir seed`` file (docs/seeding.md),
+    checked like the Graph routes check bodies (property types, the tenant's verified domains,
+    members that exist) before anything is written; a list is written in one transaction.
+    One object answers it (201); a list answers ``{"value": [...]}`` in the same order.
+    """
+    body = await c.body_json()
+    try:
+        plans = seeding.plan(c.dir.store, c.actor.tenant_id, body, existing="refuse", tenants=False)
+    except seeding.SeedError as exc:
+        raise exc.error from None
+    await seeding.write(c.dir.store, plans[0])
+    created = [s.obj for s in plans[0].objects]
+    if isinstance(body, list):
+        return c.collection_created(created)
+    return c.entity(created[0], None, status=201)
