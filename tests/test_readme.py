@@ -78,7 +78,8 @@ def script(blocks: list[Block], ports: dict[int, int], logs: Path, az: bool) -> 
     """The bash session that runs the README's blocks in order (``az``: the Azure CLI is installed)."""
     out = [
         "set -euo pipefail",
-        'wait_port() { for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "no server on $1" >&2; return 1; }',
+        'wait_port() { for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done;'
+        ' echo "no server on $1" >&2; return 1; }',
     ]
     for n, b in enumerate(blocks):
         if b.needs_az and not az:
@@ -140,7 +141,13 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
         body = script(readme_blocks(README.read_text()), ports, tmp_path, az)
         (tmp_path / "home").mkdir()
         session = subprocess.Popen(
-            ["bash", "-c", body], cwd=ROOT, env={**env, "HOME": str(tmp_path / "home")}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            ["bash", "-c", body],
+            cwd=ROOT,
+            env={**env, "HOME": str(tmp_path / "home")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         output, _ = session.communicate(timeout=600)
         assert session.returncode == 0, output + "\n--- server ---\n" + serve_log.read_text()
