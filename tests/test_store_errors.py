@@ -253,3 +253,25 @@ def test_a_write_functions_storage_errors_reach_the_caller_translated(tmp_path: 
         store.close()
     assert [type(r) for r in results] == [sqlite_store.Conflict, InvalidInput, StoreError], results
     assert type(raised.value) is StoreError
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("exc", "status", "code"), [(Unavailable("disk I/O error"), 503, "ServiceNotAvailable"), (StoreError("a bug"), 500, "InternalServerError")]
+)
+async def test_the_token_endpoints_storage_failures_are_graph_json(api: Api, monkeypatch: pytest.MonkeyPatch, exc: StoreError, status: int, code: str) -> None:
+    """The token authority is served beside Graph's routes: its storage failures are JSON too, not a bare 500 page."""
+
+    def fail(*_args: Any, **_kw: Any) -> None:
+        raise exc
+
+    monkeypatch.setattr(api.graph.store, "get_application", fail)
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "7d1f4c1e-0000-4000-8000-000000000001",
+        "client_secret": "s",
+        "scope": "https://graph.microsoft.com/.default",
+    }
+    resp = await api.client.post(f"/{api.graph.tenant['id']}/oauth2/v2.0/token", data=form)
+    assert_error(resp, status, code)
+    assert ("Retry-After" in resp.headers) == (status == 503)

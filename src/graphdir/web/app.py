@@ -11,13 +11,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route as StarletteRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ExceptionHandler, Receive, Scope, Send
 
 from graphdir import bootstrap, errors
 from graphdir.auth.authority import Authority
@@ -259,7 +259,17 @@ def build_app(settings: Settings) -> FrontDoor:
             await graph.deadlines.stop()
             await run_in_threadpool(graph.stop)
 
+    async def store_failure(request: Request, exc: Exception) -> GraphResponse:
+        """The token authority's storage failures: Graph's error JSON, 503 only for an unavailable store."""
+        rid, cid = responses.request_ids(request.headers)
+        if isinstance(exc, Unavailable):
+            log.warning("store unavailable: %s", exc)
+            return responses.error_response(errors.service_unavailable(), rid, cid)
+        log.error("storage failure on %s %s", request.method, request.url.path, exc_info=exc)
+        return responses.error_response(errors.internal_error(), rid, cid)
+
     app = Starlette(
+        exception_handlers={StoreError: cast(ExceptionHandler, store_failure)},  # GraphResponse is an ASGI app
         routes=[
             *authority_routes(graph),  # Entra-shaped token authority (issue 3): before Graph's catch-all
             StarletteRoute("/graphdir/admin/{path:path}", admin_endpoint, methods=_METHODS),
