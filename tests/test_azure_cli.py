@@ -56,14 +56,6 @@ class Az:
         return proc.stdout
 
 
-def _field(record: dict[str, object], *names: str) -> str:
-    """A field of `graphdir … --json` under whichever spelling this version prints ("client id" or "clientId")."""
-    for name in names:
-        if name in record:
-            return str(record[name])
-    raise KeyError(f"none of {names} in {record}")
-
-
 @pytest.fixture(scope="module")
 def az() -> Iterator[Az]:
     config = tempfile.mkdtemp(prefix="graphdir-az-")  # 0700; az keeps the service principal's secret there
@@ -78,8 +70,8 @@ def _logged_in(live: LiveTls, config: str) -> Az:
     """The set-up of docs/identity.md#azure-cli, step by step."""
     app = json.loads(live.cli("app", "create", "--name", "azure cli", "--roles", "Group.ReadWrite.All,GroupMember.ReadWrite.All,User.Read.All",
                               "--json"))  # fmt: skip
-    client_id = _field(app, "client id", "clientId", "client_id", "appId")
-    secret = _field(app, "client secret", "clientSecret", "client_secret", "secret")
+    client_id = str(app["clientId"])
+    secret = str(app["clientSecret"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHDIR_", "AZURE_"))}
     env.update(AZURE_CONFIG_DIR=config, REQUESTS_CA_BUNDLE=live.ca, AZURE_CORE_COLLECT_TELEMETRY="false", AZURE_CORE_NO_COLOR="true")
     a = Az(live, env)
@@ -97,8 +89,8 @@ def _logged_in(live: LiveTls, config: str) -> Az:
 
 def test_az_ad_group_member_add_list_remove(az: Az) -> None:
     live = az.live
-    ann = _field(json.loads(live.cli("user", "create", "--upn", f"ann@{DOMAIN}", "--password", PASSWORD, "--json")), "user id", "userId", "id")
-    bob = _field(json.loads(live.cli("user", "create", "--upn", f"bob@{DOMAIN}", "--password", PASSWORD, "--json")), "user id", "userId", "id")
+    ann = json.loads(live.cli("user", "create", "--upn", f"ann@{DOMAIN}", "--password", PASSWORD, "--json"))["id"]
+    bob = json.loads(live.cli("user", "create", "--upn", f"bob@{DOMAIN}", "--password", PASSWORD, "--json"))["id"]
 
     group = json.loads(az.ok("ad", "group", "create", "--display-name", "Engineering", "--mail-nickname", "engineering"))
     assert (group["displayName"], group["mailNickname"], group["securityEnabled"]) == ("Engineering", "engineering", True)
