@@ -8,14 +8,16 @@ from typing import Any
 
 import orjson
 
+from graphdir import stalls
 from graphdir.store.base import EdgeWrite, Renderings, StoredObject, Unavailable
 from graphdir.store.sqlite_txn import EDGE_SQL, SqliteTxn, SqliteView, is_busy, now, translate
 
 #: Seconds a write waits for another process's write lock before it fails (503).
 BUSY_WAIT = 10.0
 BUSY_MS = int(BUSY_WAIT * 1000)
-#: The WAL file is truncated back to this size when it starts over.
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
+#: ``journal_size_limit`` of the writer's connection: -1, the WAL file is never truncated while the
+#: store is open (see ``connect``).
+WAL_SIZE_LIMIT = -1
 
 
 class SqliteBackend:
@@ -38,6 +40,11 @@ class SqliteBackend:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        # The WAL file keeps its size when the log starts over. A limit would have SQLite truncate the
+        # file inside the COMMIT that starts the log over: the truncation of hundreds of MB and the
+        # metadata it gives that commit's fsync cost 100-250 ms, with every write waiting
+        # (bench/README.md#tail-latency). The file is at most the restart threshold plus a tail
+        # (sqlite.WAL_RESTART_FRAMES) and is truncated when the store closes.
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA busy_timeout=0")  # see begin()
         conn.execute("PRAGMA cache_size=-65536")
@@ -74,6 +81,8 @@ class SqliteBackend:
         version = int(c.execute("PRAGMA data_version").fetchone()[0])
         if version != self._data_version:
             self._data_version = version
+            if stalls.RECORDER is not None:
+                stalls.RECORDER.count("cache_clear", size=len(self._cache), why="another connection committed")
             self._cache.clear()
             self.seq[0] = max(self.seq[0], int(c.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]))
         return True
