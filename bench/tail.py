@@ -110,9 +110,12 @@ def run_config(name: str, env: dict[str, str], tpl: Path, pool: str, rounds: int
     out: list[dict[str, Any]] = []
     try:
         server.start()
-        skip = len(pairs) // 2
-        w = b._wrk(case, pool, skip, 1, conns)  # warm-up
-        skip += w["consumed"]
+        if restore:  # every round reuses the pool's first lines (put back after each round); warm up on its last ones
+            b._wrk(case, pool, len(pairs) - 30_000, 1, conns)
+            skip = 0
+        else:  # rounds follow each other through the pool, never reusing a line
+            skip = len(pairs) // 2
+            skip += b._wrk(case, pool, skip, 1, conns)["consumed"]
         runs = []
         for rnd in range(rounds):
             la = load()
@@ -136,7 +139,7 @@ def run_config(name: str, env: dict[str, str], tpl: Path, pool: str, rounds: int
             kinds = " ".join(f"{k}:{v['n']}/{v['max_ms']}" for k, v in sorted(d.items()) if k != "slowest_batches" and k != "batch")
             sb = d["slowest_batches"][0]["ms"] if d["slowest_batches"] else 0
             log(f"   {name:10s} r{rnd} load {la:>5s} {row['rps']:7,.0f} req/s p50 {row['p50_ms']:6.2f} p99 {row['p99_ms']:7.2f} "
-                f"max {row['max_ms']:7.1f} err {row['errors']}  worst batch {sb:.1f} ms | {kinds}")
+                f"max {row['max_ms']:7.1f} err {row['errors']} wraps {row['wraps']}  worst batch {sb:.1f} ms | {kinds}")
     finally:
         server.stop()
         for k, v in saved.items():

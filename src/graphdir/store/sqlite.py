@@ -228,9 +228,9 @@ class SqliteStore:
                 rec = stalls.RECORDER
                 if rec is not None:
                     rec.event("checkpoint", start, log=log, done=done, wal=_size(f"{self.path}-wal"))
-                    if log < last:
+                    if 0 <= log < last:
                         rec.count("wal_restart", before=last, log=log)
-                last = log
+                last = max(log, 0)
                 if log >= self.wal_restart_frames:
                     self._shorten_tail(conn, fd)
                     self._writer.request_checkpoint()
