@@ -60,6 +60,19 @@ async def _call(app: Any, scope: dict[str, Any], body: bytes) -> int:
     return status
 
 
+def has_signing_keys(db: str) -> bool:
+    """Does the database already hold the service's signing keys? Without them the app's start-up would
+    write new ones into the database under test (and the profile would measure a database that changed)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key='signing_keys'").fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+    return bool(row and row[0] and row[0] != "[]")
+
+
 @click.command()
 @click.option("--db", "db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--case", "case", default="remove")
@@ -67,6 +80,9 @@ async def _call(app: Any, scope: dict[str, Any], body: bytes) -> int:
 @click.option("-c", "concurrency", default=64)
 @click.option("--cprofile", is_flag=True, help="Profile the event-loop thread with cProfile (top 35 by tottime).")
 def main(db: str, case: str, n: int, concurrency: int, cprofile: bool) -> None:
+    if not has_signing_keys(db):
+        raise click.UsageError(f"{db} has no signing keys: profile a database seeded by `python -m bench.run --keep` "
+                               "(bench/work/graphdir.db), or start `graphdir serve` on it once")
     os.environ["GRAPHDIR_DATABASE_URL"] = f"sqlite:///{Path(db).resolve()}"
     os.environ["GRAPHDIR_BENCH_NOOP"] = "1"
     from bench.app import create_app

@@ -4,7 +4,8 @@ Seeds a tenant at scale through ``SqliteStore.bulk_load``, starts a live ``graph
 bench/serve.py: the real command, with a bench-only trivial route added to the same app), loads the
 same large group into a private OpenLDAP slapd, and drives every case with a C load generator
 (wrk + bench/lua/pairs.lua for HTTP, bench/.build/ldapload for LDAP), 64 connections, valid tokens.
-Cases run round-robin (interleaved) for ``--rounds`` rounds; the report gives medians.
+Cases run round-robin (interleaved) for ``--rounds`` rounds; the report gives medians, except p99,
+which is the worst round's (a stall that hits one round in three must show).
 
 Placement: the server side (graphdir's granian process, the raw-sqlite process, slapd) is pinned to
 core 0, the load generators to core 1 (``--no-pin`` turns that off).
@@ -270,6 +271,7 @@ class Bench:
     def seed(self) -> None:
         from bench import ldap, seed
         from graphdir import bootstrap
+        from graphdir.auth.tokens import KeyRing
         from graphdir.odata.options import encode_skiptoken
         from graphdir.settings import load_settings
 
@@ -307,6 +309,7 @@ class Bench:
         try:
             self.tenant_id = bootstrap.default_tenant(store, settings)["id"]
             bootstrap.default_app_id(store)
+            KeyRing(store)  # the signing keys, as a first `graphdir serve` makes them (bench/profile_app.py needs them)
             timings = seed.load(store, self.tenant_id, t, log=log)
         finally:
             store.close()
@@ -634,7 +637,9 @@ def summarize(cases: list[Case], runs: list[dict[str, Any]]) -> dict[str, dict[s
             "title": c.title, "side": c.side, "conns": c.conns, "n": len(rs), "note": c.note,
             "rps": med([r["rps"] for r in rs]), "rps_min": min(r["rps"] for r in rs), "rps_max": max(r["rps"] for r in rs),
             "ratio": med(ratios) if ratios else None,
-            "p50_ms": med([r["p50_us"] / 1000 for r in rs]), "p99_ms": med([r["p99_us"] / 1000 for r in rs]),
+            # p99: the WORST round's, not the median (a stall that hits one round in three is a stall)
+            "p50_ms": med([r["p50_us"] / 1000 for r in rs]), "p99_ms": max(r["p99_us"] / 1000 for r in rs),
+            "p99_rounds_ms": [round(r["p99_us"] / 1000, 1) for r in rs],
             "cpu_us": med([r["cpu_us"] for r in rs if r["cpu_us"] is not None]),
             "client_cores": med([r["client_cores"] for r in rs]), "other_cores": med([r["other_cores"] for r in rs]),
             "errors": sum(r.get("errors", 0) for r in rs), "requests": sum(r["requests"] for r in rs),
@@ -657,7 +662,13 @@ def targets(s: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             if st and st["rps"]:
                 add(f"{case}: throughput vs a Starlette-routed trivial endpoint (context, not the target)", "(0.54x prototype)",
                     f"{r['rps'] / st['rps']:.2f}x (of {st['rps']:,.0f} req/s)", None)
-            add(f"{case}: p99 at {r['conns']} connections", "< 50 ms", f"{r['p99_ms']:.1f} ms", r["p99_ms"] < 50)
+            rounds = ", ".join(f"{x:.1f}" for x in r["p99_rounds_ms"])
+            if case == "remove":
+                add(f"{case}: p99 at {r['conns']} connections, every round", "<= 30 ms in every round",
+                    f"worst {r['p99_ms']:.1f} ms (rounds: {rounds})", r["p99_ms"] <= 30)
+            else:
+                add(f"{case}: p99 at {r['conns']} connections, worst round", "< 50 ms",
+                    f"worst {r['p99_ms']:.1f} ms (rounds: {rounds})", r["p99_ms"] < 50)
             add(f"{case}: every 2xx committed (synchronous=FULL; rows checked after the run)", "all",
                 "all" if r["commit_check"] and r["errors"] == 0 else f"check failed / {r['errors']} errors", bool(r["commit_check"]) and r["errors"] == 0)
     a, b = s.get("list999_p0"), s.get("list999_deep")
@@ -693,7 +704,8 @@ def fmt_rps(r: dict[str, Any]) -> str:
 
 
 def table(s: dict[str, dict[str, Any]]) -> str:
-    lines = ["| case | side | conns | req/s median [min–max] | × ceiling | p50 ms | p99 ms | server CPU µs/req | client cores | other cores | errors |",
+    lines = ["| case | side | conns | req/s median [min–max] | × ceiling | p50 ms (median) | p99 ms (worst round) "
+             "| server CPU µs/req | client cores | other cores | errors |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in s.items():
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
@@ -719,7 +731,7 @@ def report_md(meta: dict[str, Any], s: dict[str, dict[str, Any]], t: list[dict[s
     sc = meta["scale"]
     head = (
         f"Run of {meta['started']} ({meta['mode']}, {meta['rounds']} interleaved rounds of {meta['duration_s']} s after {meta['warmup_s']} s warm-up; "
-        f"medians). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}; "
+        f"medians, except p99: the worst round's). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}; "
         f"graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, "
         f"granian {m['granian']} (event loop: uvloop {m.get('uvloop', '?')}), Starlette {m['starlette']}; "
         f"{m['wrk']}; OpenLDAP {m['slapd']} "

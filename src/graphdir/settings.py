@@ -71,6 +71,10 @@ class Settings:
     #: Bytes of the SQLite file read through a memory map instead of ``read()`` calls (0 = off;
     #: the SQLite build caps it, at 2 GiB on Debian's).
     sqlite_mmap_size: int = 2**31
+    #: Debugging tail latency: a file to which the server appends, as JSON lines, every commit, WAL
+    #: checkpoint and restart, garbage collection, writer-cache eviction and event-loop lag
+    #: (graphdir.stalls; bench/tail.py reads it). Empty = off (the default).
+    stall_log: str = ""
     #: ``$top`` above 999: ``error`` (400) or ``cap`` (silently 999).
     top_over_max: str = "error"
     #: ASGI server workers for ``graphdir serve`` (one writer per database: keep 1 on SQLite).

@@ -8,14 +8,35 @@ from typing import Any
 
 import orjson
 
+from graphdir import stalls
 from graphdir.store.base import EdgeWrite, Renderings, StoredObject, Unavailable
 from graphdir.store.sqlite_txn import EDGE_SQL, SqliteTxn, SqliteView, is_busy, now, translate
 
 #: Seconds a write waits for another process's write lock before it fails (503).
 BUSY_WAIT = 10.0
 BUSY_MS = int(BUSY_WAIT * 1000)
-#: The WAL file is truncated back to this size when it starts over.
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
+#: ``journal_size_limit`` of the writer's connection: -1, the WAL file is never truncated while the
+#: store is open (see ``connect``).
+WAL_SIZE_LIMIT = -1
+
+
+#: The largest change sequence number of any tenant. ``changes`` is keyed by (tenant, seq), so a bare
+#: ``max(seq)`` reads the whole change log (24-64 ms on the event loop at 200,000-400,000 changes,
+#: growing without bound, after every commit by another connection: bench/README.md#tail-latency);
+#: this skips from tenant to tenant and asks each for its largest, two B-tree descents per tenant.
+MAX_SEQ_SQL = """
+WITH RECURSIVE t(id) AS (
+    SELECT (SELECT min(tenant_id) FROM changes)
+    UNION ALL
+    SELECT (SELECT min(tenant_id) FROM changes WHERE tenant_id > t.id) FROM t WHERE t.id IS NOT NULL
+)
+SELECT coalesce(max((SELECT max(seq) FROM changes WHERE tenant_id = t.id)), 0) FROM t WHERE t.id IS NOT NULL
+"""
+
+
+def max_seq(conn: sqlite3.Connection) -> int:
+    """The largest change sequence number in the database (0 when there is none)."""
+    return int(conn.execute(MAX_SEQ_SQL).fetchone()[0])
 
 
 class SqliteBackend:
@@ -38,11 +59,16 @@ class SqliteBackend:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        # The WAL file keeps its size when the log starts over. A limit would have SQLite truncate the
+        # file inside the COMMIT that starts the log over: the truncation of hundreds of MB and the
+        # metadata it gives that commit's fsync cost 100-250 ms, with every write waiting
+        # (bench/README.md#tail-latency). The file is at most the restart threshold plus a tail
+        # (sqlite.WAL_RESTART_FRAMES) and is truncated when the store closes.
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA busy_timeout=0")  # see begin()
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute(f"PRAGMA mmap_size={int(self.mmap_size)}")
-        self.seq[0] = int(conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+        self.seq[0] = max_seq(conn)
         self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         self.conn = conn
         self.cur = conn.cursor()
@@ -74,8 +100,10 @@ class SqliteBackend:
         version = int(c.execute("PRAGMA data_version").fetchone()[0])
         if version != self._data_version:
             self._data_version = version
+            if stalls.RECORDER is not None:
+                stalls.RECORDER.count("cache_clear", size=len(self._cache), why="another connection committed")
             self._cache.clear()
-            self.seq[0] = max(self.seq[0], int(c.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]))
+            self.seq[0] = max(self.seq[0], max_seq(c))
         return True
 
     def savepoint(self) -> None:

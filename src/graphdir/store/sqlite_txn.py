@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from graphdir import stalls
 from graphdir.store.base import (
     Change,
     Conflict,
@@ -156,6 +157,8 @@ class SqliteView:
             if obj.type == "group":
                 if len(self._cache) >= CACHE_GROUPS:
                     del self._cache[next(iter(self._cache))]  # the oldest entry
+                    if stalls.RECORDER is not None:
+                        stalls.RECORDER.count("evict", size=len(self._cache))
                 self._cache[key] = obj
         return obj
 

@@ -37,10 +37,12 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from graphdir import stalls
 from graphdir.store.base import EdgeWrite, StoreError, Unavailable
 
 log = logging.getLogger("graphdir.writer")
@@ -90,13 +92,16 @@ _STOP = object()
 class _LoopQueue:
     """One event loop's pending writes and whether one of its batches is with the committer."""
 
-    __slots__ = ("loop", "items", "scheduled", "inflight")
+    __slots__ = ("loop", "items", "scheduled", "inflight", "taken_at", "exec_ms")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.items: list[_Item] = []
         self.scheduled = False
         self.inflight = False
+        #: when the batch in flight was taken and its SQL's duration on the loop (stall log only)
+        self.taken_at = 0.0
+        self.exec_ms = 0.0
 
 
 def on_event_loop() -> bool:
@@ -290,11 +295,16 @@ class Writer(Generic[C, V]):
             self._settle(q, batch, [(False, Unavailable("the store is closed"))] * len(batch))
             return
         q.inflight = True
+        rec = stalls.RECORDER
+        if rec is not None:
+            q.taken_at = time.perf_counter()
         if not own:
             self._jobs.put(("run", q, batch, None))
             return
         try:
             results = self._execute(batch, wait=False)
+            if rec is not None:
+                q.exec_ms = (time.perf_counter() - q.taken_at) * 1000
         except BaseException as exc:  # noqa: BLE001
             self._jobs.put(("failed", q, batch, self._failed(batch, exc)))  # rolled back: nothing to commit
             return
@@ -371,23 +381,34 @@ class Writer(Generic[C, V]):
     def _commit(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> tuple[list[_Item], list[_Result]]:
         """COMMIT the batch (connection owned); copy the WAL's tail first if the checkpointer asked
         for it. Returns what is left to settle."""
+        rec = stalls.RECORDER
+        start = time.perf_counter()
         try:
             self._backend.commit()
         except BaseException as exc:  # noqa: BLE001
             results = self._failed(batch, exc)
+        if rec is not None:
+            rec.event("commit", start, n=len(batch))
         if not self._checkpoint.is_set():
             return batch, results
         # answer the batch now; the loop starts no new batch until the tail is copied
         self._checkpoint.clear()
         _call_soon(q, self._settle, q, batch, results)
+        start = time.perf_counter()
         try:
             self._backend.checkpoint()
         except Exception as exc:  # noqa: BLE001 - a checkpoint can be retried; the writer goes on
             log.warning("writer: checkpoint failed: %s", exc)
+        if rec is not None:
+            rec.event("tail_checkpoint", start)
         return [], []
 
     def _committed(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:
         q.inflight = False
+        rec = stalls.RECORDER
+        if rec is not None and q.taken_at:
+            rec.event("batch", q.taken_at, n=len(batch), exec=round(q.exec_ms, 3))
+            q.taken_at = q.exec_ms = 0.0
         self._settle(q, batch, results)
 
     def _settle(self, q: _LoopQueue, batch: list[_Item], results: list[_Result]) -> None:

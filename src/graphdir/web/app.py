@@ -7,10 +7,11 @@ rendered by :func:`graphdir.web.responses.error_response`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ExceptionHandler, Receive, Scope, Send
 
-from graphdir import bootstrap, errors
+from graphdir import bootstrap, errors, stalls
 from graphdir.auth.authority import Authority
 from graphdir.auth.external import load_external_issuers
 from graphdir.auth.permissions import Perms, actor_from_claims, authorize
@@ -237,7 +238,11 @@ class FrontDoor:
         await self.rest(scope, receive, send)
 
 
-def build_app(settings: Settings) -> FrontDoor:
+def build_app(settings: Settings, after_start: Callable[[], None] | None = None) -> FrontDoor:
+    """The ASGI app; ``after_start`` runs on the event loop once start-up is done (the server's
+    garbage-collector tuning, :func:`graphdir.asgi.tune_gc`, which must see what start-up allocated)."""
+    if settings.stall_log:
+        stalls.enable(settings.stall_log)
     graph = GraphApp(settings)
 
     async def admin_endpoint(request: Request) -> GraphResponse:
@@ -252,12 +257,19 @@ def build_app(settings: Settings) -> FrontDoor:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # off the loop: start-up writes synchronously (first tenant, keys), which a loop's thread may not
         await run_in_threadpool(graph.start)
+        if after_start is not None:
+            after_start()
         graph.deadlines.start()
+        watcher = asyncio.create_task(stalls.watch_loop()) if stalls.RECORDER is not None else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await graph.deadlines.stop()
             await run_in_threadpool(graph.stop)
+            if settings.stall_log:
+                stalls.disable()
 
     async def store_failure(request: Request, exc: Exception) -> GraphResponse:
         """The token authority's storage failures: Graph's error JSON, 503 only for an unavailable store."""
