@@ -7,6 +7,8 @@
 * the server's garbage-collector tuning freezes what start-up allocated (it ran before start-up);
 * after another connection's commit the writer finds the last change sequence number without reading
   the whole change log on the event loop;
+* flushing the database file never drops this process's POSIX locks on it (its descriptor is never
+  closed), so no other process takes the database for unused while the server runs;
 * the opt-in stall log (``stall_log``) records what the bench attributes stalls to.
 """
 
@@ -16,6 +18,8 @@ import asyncio
 import gc
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
 import warnings
@@ -95,9 +99,9 @@ def test_the_checkpointer_syncs_and_copies_before_the_writer_copies_the_tail(tmp
     events: list[str] = []
     real_flush = sqlite_mod.flush_file
 
-    def flush(fd: int) -> None:
+    def flush(path: Path) -> None:
         events.append("flush")
-        real_flush(fd)
+        real_flush(path)
 
     monkeypatch.setattr(sqlite_mod, "flush_file", flush)
     db = tmp_path / "tail.db"
@@ -237,3 +241,33 @@ def test_the_writer_finds_the_last_change_without_reading_the_change_log(tmp_pat
         assert conn.execute("SELECT max(seq) FROM changes WHERE tenant_id='t1'").fetchone()[0] == 30_001
     finally:
         conn.close()
+
+
+def test_flushing_the_database_file_keeps_this_processs_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's own
+    included. The checkpointer once closed the descriptor it flushed the database file through when
+    its store closed: a connection of this process still open (here ``holder``; in the bench, the
+    server's) lost its shared lock, and another process closing its connection took itself for the
+    last one and deleted the WAL under it (the bench's next write: "database disk image is malformed")."""
+    db = tmp_path / "locks.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("INSERT INTO t VALUES (1)")
+        store = SqliteStore(db)
+        store.open()
+        try:
+            with sqlite3.connect(db, isolation_level=None) as conn:
+                store._shorten_tail(conn)  # flushes the database file through its own descriptor
+            conn.close()
+        finally:
+            store.close()
+        wal = Path(f"{db}-wal")
+        assert wal.exists()
+        other = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM t').fetchone(); c.close()"
+        subprocess.run([sys.executable, "-c", other, str(db)], check=True, timeout=60)
+        assert wal.exists(), "another process deleted the WAL: this process had lost its lock on the database file"
+        assert holder.execute("SELECT x FROM t").fetchall() == [(1,)]
+    finally:
+        holder.close()

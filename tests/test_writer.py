@@ -183,8 +183,11 @@ def test_the_wal_starts_over_under_a_steady_stream_of_writes(tmp_path: Path) -> 
     """Under writes that never pause, a passive checkpoint never finds the log fully copied, so SQLite
     never starts it over; asked by the checkpointer, the writer copies the last tail itself, and the
     WAL stays near the threshold instead of holding every page ever written."""
-    assert _wal_frames_under_steady_writes(tmp_path / "grows.db", 10**9) > 2_500
-    assert _wal_frames_under_steady_writes(tmp_path / "bounded.db", 40) < 1_000
+    # the control: without the writer's copy the log outgrows the bound (by how much depends on how often the
+    # checkpointer happens to find it fully copied between two batches on a loaded machine: 2,259 to ~3,000 frames)
+    grows = _wal_frames_under_steady_writes(tmp_path / "grows.db", 10**9)
+    bounded = _wal_frames_under_steady_writes(tmp_path / "bounded.db", 40)
+    assert bounded < 1_000 < grows, (bounded, grows)
 
 
 def test_the_loop_keeps_serving_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:

@@ -58,9 +58,26 @@ WAL_RESTART_FRAMES = 262_144
 TAIL_PASSES = 2
 
 
-def flush_file(fd: int) -> None:
-    """``fdatasync`` (``fsync`` where there is none); a failure only leaves more for SQLite's own sync."""
+#: One descriptor per database file (by device and inode), opened on first use and never closed while
+#: the process lives: closing *any* descriptor of a file drops every POSIX lock the process holds on
+#: it, SQLite's own included, and another process could then take the database for unused and
+#: checkpoint or reset its WAL under this one's feet ("database disk image is malformed"; see
+#: https://www.sqlite.org/howtocorrupt.html, "POSIX advisory locks canceled by a separate thread
+#: doing close()"). The inode stays open with its descriptor, so its number is never reused.
+_FLUSH_FDS: dict[tuple[int, int], int] = {}
+_FLUSH_LOCK = threading.Lock()
+
+
+def flush_file(path: Path) -> None:
+    """``fdatasync`` the database file (``fsync`` where there is none), through a descriptor that is never
+    closed (see ``_FLUSH_FDS``); a failure only leaves more for SQLite's own sync."""
     try:
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino)
+        with _FLUSH_LOCK:
+            fd = _FLUSH_FDS.get(key)
+            if fd is None:
+                fd = _FLUSH_FDS[key] = os.open(path, os.O_RDONLY)  # fdatasync needs no write access
         getattr(os, "fdatasync", os.fsync)(fd)
     except OSError as exc:  # pragma: no cover - e.g. a file system that refuses it
         log.debug("flushing the database file failed: %s", exc)
@@ -216,7 +233,6 @@ class SqliteStore:
         """
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=1000")
-        fd = os.open(self.path, os.O_RDONLY)  # to flush the database file (fdatasync needs no write access)
         last = 0
         try:
             while not self._stop.wait(self._checkpoint_interval):
@@ -232,18 +248,17 @@ class SqliteStore:
                         rec.count("wal_restart", before=last, log=log)
                 last = max(log, 0)
                 if log >= self.wal_restart_frames:
-                    self._shorten_tail(conn, fd)
+                    self._shorten_tail(conn)
                     self._writer.request_checkpoint()
         finally:
-            os.close(fd)
             conn.close()
 
-    def _shorten_tail(self, conn: sqlite3.Connection, fd: int) -> None:
+    def _shorten_tail(self, conn: sqlite3.Connection) -> None:
         """Before the writer copies the WAL's tail under its lock: sync the pages copied so far and copy
         the frames written meanwhile, twice, here, where no write waits."""
         start = time.perf_counter()
         for _ in range(TAIL_PASSES):
-            flush_file(fd)
+            flush_file(self.path)
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error:  # pragma: no cover - busy: the writer copies a longer tail
