@@ -271,3 +271,49 @@ def test_flushing_the_database_file_keeps_this_processs_locks(tmp_path: Path) ->
         assert holder.execute("SELECT x FROM t").fetchall() == [(1,)]
     finally:
         holder.close()
+
+
+def test_the_writers_group_cache_survives_other_connections_unless_they_write_a_group(tmp_path: Path) -> None:
+    """The writer caches the group rows it reads. Another connection's commit used to empty that cache
+    whatever it wrote (the bench's membership restore: ~30 ms to refill and a young collection in the
+    next batch); migration 6's triggers count writes of group rows, so the cache goes only when one
+    was written, by anyone, and a group changed behind the writer's back is never served stale."""
+    from graphdir.store.base import StoredObject
+
+    db = tmp_path / "cache.db"
+    store = SqliteStore(db)
+    store.open()
+    try:
+        group = StoredObject("t", "g1", "group", {"displayName": "Before"}, "2026-01-01T00:00:00Z")
+
+        def insert(tx: SqliteTxn) -> None:
+            tx.insert(group)
+
+        def read(tx: SqliteTxn) -> str:
+            obj = tx.get("g1")
+            assert obj is not None
+            return str(obj.props["displayName"])
+
+        cache = store._writer._backend._cache  # type: ignore[attr-defined]
+
+        async def run(fn: Any) -> Any:
+            return await store.write("t", fn)
+
+        asyncio.run(run(insert))
+        assert asyncio.run(run(read)) == "Before"
+        other = sqlite3.connect(db, isolation_level=None)
+        try:
+            # the writer's own insert moved the counter too: the first other commit empties the cache once
+            other.execute("INSERT INTO members VALUES ('t', 'g1', 'u0', 'user')")
+            assert asyncio.run(run(read)) == "Before"
+            cached = cache[("t", "g1")]
+            other.execute("INSERT INTO members VALUES ('t', 'g1', 'u1', 'user')")  # not a group row
+            assert asyncio.run(run(read)) == "Before"
+            assert cache.get(("t", "g1")) is cached, "a membership written by another connection emptied the group cache"
+            props = json.dumps({"displayName": "After"})
+            other.execute("UPDATE objects SET display_name='After', props=?, rendered=NULL WHERE tenant_id='t' AND id='g1'", (props,))
+            assert asyncio.run(run(read)) == "After", "a group written by another connection was served from the cache"
+        finally:
+            other.close()
+    finally:
+        store.close()

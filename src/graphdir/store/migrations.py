@@ -141,6 +141,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE objects ADD COLUMN rendered_version TEXT;
         """,
     ),
+    (
+        6,
+        "meta.groups_version: bumped by triggers on every write of a group row, by any connection",
+        # The writer caches the group rows it reads; another connection's commit used to empty that
+        # cache whatever it wrote (a membership restore, a `graphdir user create`), and refilling it
+        # cost the next batch ~30 ms and a young collection (bench/README.md#tail-latency). Now the
+        # cache is emptied only when this counter moved. Triggers, so that every writer counts,
+        # graphdir's own code or not; only group rows count (the cache holds nothing else).
+        """
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('groups_version', '0');
+        CREATE TRIGGER groups_version_insert AFTER INSERT ON objects WHEN NEW.type = 'group'
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'groups_version'; END;
+        CREATE TRIGGER groups_version_update AFTER UPDATE ON objects WHEN OLD.type = 'group' OR NEW.type = 'group'
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'groups_version'; END;
+        CREATE TRIGGER groups_version_delete AFTER DELETE ON objects WHEN OLD.type = 'group'
+        BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'groups_version'; END;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

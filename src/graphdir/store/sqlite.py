@@ -90,6 +90,21 @@ def _size(path: str) -> int:
         return -1
 
 
+def statements(script: str) -> list[str]:
+    """The statements of a migration script, whole (a trigger's body holds semicolons of its own)."""
+    out: list[str] = []
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf)
+            buf = ""
+    if buf.strip(" \n;"):
+        out.append(buf)
+    return out
+
+
 class SqliteStore:
     """:class:`graphdir.store.base.Store` on one SQLite file."""
 
@@ -151,7 +166,7 @@ class SqliteStore:
                     continue
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for stmt in [s for s in sql.split(";") if s.strip()]:
+                    for stmt in statements(sql):
                         conn.execute(stmt)
                     conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
                     conn.execute("COMMIT")

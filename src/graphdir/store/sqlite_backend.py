@@ -34,6 +34,12 @@ SELECT coalesce(max((SELECT max(seq) FROM changes WHERE tenant_id = t.id)), 0) F
 """
 
 
+def groups_version(conn: sqlite3.Connection) -> str | None:
+    """The count of group-row writes kept by migration 6's triggers (None before that migration)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'groups_version'").fetchone()
+    return None if row is None else str(row[0])
+
+
 def max_seq(conn: sqlite3.Connection) -> int:
     """The largest change sequence number in the database (0 when there is none)."""
     return int(conn.execute(MAX_SEQ_SQL).fetchone()[0])
@@ -50,6 +56,7 @@ class SqliteBackend:
         self.cur: sqlite3.Cursor | None = None
         self.seq = [0]
         self._data_version = 0
+        self._groups_version: str | None = None
         self._pending: list[tuple[Any, ...]] = []
         self._cache: dict[tuple[str, str], StoredObject] = {}
         self._at = now()  # the batch's timestamp for its change records
@@ -70,6 +77,7 @@ class SqliteBackend:
         conn.execute(f"PRAGMA mmap_size={int(self.mmap_size)}")
         self.seq[0] = max_seq(conn)
         self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        self._groups_version = groups_version(conn)
         self.conn = conn
         self.cur = conn.cursor()
 
@@ -100,9 +108,14 @@ class SqliteBackend:
         version = int(c.execute("PRAGMA data_version").fetchone()[0])
         if version != self._data_version:
             self._data_version = version
-            if stalls.RECORDER is not None:
-                stalls.RECORDER.count("cache_clear", size=len(self._cache), why="another connection committed")
-            self._cache.clear()
+            # the cached group rows go only if a group row was written since (migration 6's triggers
+            # count every writer's, this one's included, so a move may be ours: emptying is then merely early)
+            groups = groups_version(c)
+            if groups != self._groups_version:
+                self._groups_version = groups
+                if stalls.RECORDER is not None:
+                    stalls.RECORDER.count("cache_clear", size=len(self._cache), why="another connection wrote a group")
+                self._cache.clear()
             self.seq[0] = max(self.seq[0], max_seq(c))
         return True
 
