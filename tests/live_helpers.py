@@ -40,6 +40,8 @@ class LiveServer:
     port: int
     lines: list[str] = field(default_factory=list)
     token: str = ""
+    #: what the banner printed, by label ("base URL", "tenant id", "token", "CA file", ...): its first word
+    banner: dict[str, str] = field(default_factory=dict)
     pumper: threading.Thread | None = None
 
     def stop(self) -> None:
@@ -85,13 +87,17 @@ def launch(workdir: Path, port: int, env: dict[str, str], *args: str) -> LiveSer
 
 
 def start(workdir: Path, port: int, env: dict[str, str], *args: str) -> LiveServer:
+    """Start ``graphdir serve ARGS`` and wait until its banner is printed and its port answers."""
     server = launch(workdir, port, env, *args)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            tokens = [line.split()[1] for line in list(server.lines) if line.startswith("token:")]
-            if tokens and answers(port):
-                server.token = tokens[0]
+            for line in list(server.lines):
+                label, colon, value = line.partition(":")
+                if colon and value.strip() and label not in server.banner:
+                    server.banner[label] = value.split()[0]
+            if "token" in server.banner and answers(port):
+                server.token = server.banner["token"]
                 return server
             if server.proc.poll() is not None:
                 break

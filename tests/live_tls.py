@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-STARTUP_TIMEOUT = 60.0
+from live_helpers import LiveServer, free_port, server_env, start
 
 
 @dataclass
@@ -54,65 +49,18 @@ class LiveTls:
         return sorted(m["id"] for m in json.loads(r.text)["value"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def live_tls_server(domain: str) -> Iterator[LiveTls]:
+    """``graphdir serve --tls`` on a free port with its own database, default domain ``domain``;
+    stopped with its process group, its directory (keys and secrets) removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="graphdir-live-"))
-    db_url = f"sqlite:///{workdir / 'g.db'}"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHDIR_")}
-    env.update(GRAPHDIR_DEFAULT_DOMAIN=domain, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "graphdir", "serve", "--tls", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
-                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    lines: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-
-    pumper = threading.Thread(target=pump, daemon=True)
-    pumper.start()
+    env = server_env(workdir, default_domain=domain)
+    server: LiveServer | None = None
     try:
-        info: dict[str, str] = {}
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            for line in list(lines):
-                key, _, value = line.partition(":")
-                if key in ("tenant id", "token", "CA file"):
-                    info[key] = value.strip().split()[0]
-            if len(info) == 3 and _answers(port):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"graphdir serve --tls exited with {proc.returncode}:\n" + "\n".join(lines))
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("graphdir serve --tls did not come up:\n" + "\n".join(lines))
-        yield LiveTls(f"https://127.0.0.1:{port}", info["tenant id"], info["token"], db_url, info["CA file"], env, workdir, lines)
+        server = start(workdir, free_port(), env, "--tls")
+        b = server.banner
+        yield LiveTls(f"https://127.0.0.1:{server.port}", b["tenant id"], server.token, env["GRAPHDIR_DATABASE_URL"], b["CA file"], env, workdir, server.lines)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # granian workers left in the process group
-            os.killpg(proc.pid, signal.SIGTERM)
-        pumper.join(timeout=15)  # the pipe ends once every process holding it has exited
-        assert proc.stdout is not None
-        proc.stdout.close()
+        if server is not None:
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)  # the database holds keys and secrets

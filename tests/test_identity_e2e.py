@@ -18,25 +18,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from live_tls import LiveTls, live_tls_server
 from sdk_helpers import close_sdk_client
 
 pytestmark = [
@@ -48,28 +40,10 @@ DOMAIN = "e2e.onmicrosoft.com"
 PASSWORD = "xWwvJ]6NMw+bWH-d"
 GRAPH = "https://graph.microsoft.com"
 REDIRECT = "http://localhost:8400/callback"
-STARTUP_TIMEOUT = 60.0
 
 
-@dataclass
-class Live:
-    origin: str  # https://127.0.0.1:PORT
-    tenant_id: str
-    token: str  # the admin token `graphdir serve` prints
-    db_url: str
-    ca: str
-    env: dict[str, str]
-    workdir: Path
-    output: list[str] = field(default_factory=list)
-
-    def cli(self, *args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "graphdir", *args, "--db", self.db_url], cwd=self.workdir, env=self.env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert proc.returncode == 0, f"graphdir {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return proc.stdout
-
-    def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.origin, verify=self.ca, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+class Live(LiveTls):
+    """The live TLS server (tests/live_tls.py) with this module's helpers."""
 
     def user(self, nick: str) -> str:
         out = json.loads(self.cli("user", "create", "--upn", f"{nick}@{DOMAIN}", "--password", PASSWORD, "--json"))
@@ -85,80 +59,14 @@ class Live:
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
-    def members(self, group_id: str) -> list[str]:
-        with self.http() as c:
-            r = c.get(f"/v1.0/groups/{group_id}/members")
-        assert r.status_code == 200, r.text
-        return [m["id"] for m in r.json()["value"]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    workdir = Path(tempfile.mkdtemp(prefix="graphdir-e2e-"))
-    db_url = f"sqlite:///{workdir / 'g.db'}"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHDIR_")}
-    env.update(GRAPHDIR_DEFAULT_DOMAIN=DOMAIN, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "graphdir", "serve", "--tls", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
-                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    lines: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-
-    pumper = threading.Thread(target=pump, daemon=True)
-    pumper.start()
-    try:
-        info: dict[str, str] = {}
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            for line in list(lines):
-                key, _, value = line.partition(":")
-                if key in ("base URL", "tenant id", "token", "CA file"):
-                    info[key] = value.strip().split()[0]
-            if len(info) == 4 and _answers(port):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"graphdir serve --tls exited with {proc.returncode}:\n" + "\n".join(lines))
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("graphdir serve --tls did not come up:\n" + "\n".join(lines))
-        origin = f"https://127.0.0.1:{port}"
-        assert info["base URL"] == f"{origin}/v1.0"
-        live = Live(origin, info["tenant id"], info["token"], db_url, info["CA file"], env, workdir, lines)
-        assert live.cli("ca-path").strip() == info["CA file"]  # the command prints the file `serve --tls` uses
+    with live_tls_server(DOMAIN) as server:
+        live = Live(**vars(server))
+        assert f"base URL:  {live.origin}/v1.0  (and {live.origin}/beta)" in live.output
+        assert live.cli("ca-path").strip() == live.ca  # the command prints the file `serve --tls` uses
         yield live
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        try:  # granian workers left in the process group this fixture created
-            os.killpg(proc.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-        pumper.join(timeout=15)  # the pipe ends once every process holding it has exited
-        assert proc.stdout is not None
-        proc.stdout.close()
 
 
 @pytest.fixture

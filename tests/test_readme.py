@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from live_helpers import answers, free_port
 
 pytestmark = pytest.mark.conformance
 
@@ -58,20 +59,6 @@ class Block:
 
 def readme_blocks(text: str) -> list[Block]:
     return [Block(m["lang"], m["code"], m["mark"] or "") for m in FENCE.finditer(text)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def script(blocks: list[Block], ports: dict[int, int], logs: Path, az: bool) -> str:
@@ -117,7 +104,7 @@ def test_the_readme_blocks_are_found() -> None:
 def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     venv_graphdir = ROOT / ".venv" / "bin" / "graphdir"
     assert venv_graphdir.exists(), "run ./scripts/test.sh (it creates ./.venv, which the README's commands use)"
-    ports = {8080: _free_port(), 8443: _free_port()}
+    ports = {8080: free_port(), 8443: free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHDIR_") and k not in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")}
     env.update(XDG_DATA_HOME=str(tmp_path / "data"), PYTHONUNBUFFERED="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     serve_log = tmp_path / "serve.log"
@@ -128,7 +115,7 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     session: subprocess.Popen[str] | None = None
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(ports[8080]):
+        while not answers(ports[8080]):
             assert server.poll() is None, serve_log.read_text()
             assert time.monotonic() < deadline, "serve.sh did not come up:\n" + serve_log.read_text()
             time.sleep(0.1)

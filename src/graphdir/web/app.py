@@ -184,21 +184,27 @@ class GraphApp:
             return responses.error_response(exc, rid, cid)
         except ClientDisconnect:  # nobody reads the answer; what matters is that nothing was written
             return responses.error_response(errors.bad_request("The request body was not received in full."), rid, cid)
-        except Conflict as exc:
-            return responses.error_response(errors.bad_request(f"Another object with the same value already exists ({exc.what})."), rid, cid)
-        except InvalidPosition:  # a forged $skiptoken the options did not catch: the client's fault
-            return responses.error_response(errors.invalid_skip_token(), rid, cid)
-        except InvalidInput:
-            return responses.error_response(errors.value_too_large(), rid, cid)
-        except Unavailable as exc:  # only this is worth a retry (503 + Retry-After)
-            log.warning("store unavailable: %s", exc)
-            return responses.error_response(errors.service_unavailable(), rid, cid)
-        except StoreError:  # a bug, not an outage: never 503, which the SDKs retry
-            log.exception("storage failure on %s %s", request.method, request.path)
-            return responses.error_response(errors.internal_error(), rid, cid)
+        except StoreError as exc:
+            return responses.error_response(store_error(exc, request.method, request.path), rid, cid)
         except Exception:  # noqa: BLE001 - never a bare 500 page
             log.exception("unhandled error on %s %s", request.method, request.path)
             return responses.error_response(errors.internal_error(), rid, cid)
+
+
+def store_error(exc: StoreError, method: str, path: str) -> errors.GraphError:
+    """The Graph error for a storage failure, by cause: the client's (400), an unavailable store (503 +
+    ``Retry-After``, the only one worth a retry) or a bug (500, logged; never a 503, which the SDKs retry)."""
+    if isinstance(exc, Conflict):
+        return errors.bad_request(f"Another object with the same value already exists ({exc.what}).")
+    if isinstance(exc, InvalidPosition):  # a forged $skiptoken the options did not catch
+        return errors.invalid_skip_token()
+    if isinstance(exc, InvalidInput):
+        return errors.value_too_large()
+    if isinstance(exc, Unavailable):
+        log.warning("store unavailable: %s", exc)
+        return errors.service_unavailable()
+    log.error("storage failure on %s %s", method, path, exc_info=exc)
+    return errors.internal_error()
 
 
 class FrontDoor:
@@ -272,13 +278,10 @@ def build_app(settings: Settings, after_start: Callable[[], None] | None = None)
                 stalls.disable()
 
     async def store_failure(request: Request, exc: Exception) -> GraphResponse:
-        """The token authority's storage failures: Graph's error JSON, 503 only for an unavailable store."""
+        """The token authority's storage failures, answered as the Graph routes answer them."""
+        assert isinstance(exc, StoreError)
         rid, cid = responses.request_ids(request.headers)
-        if isinstance(exc, Unavailable):
-            log.warning("store unavailable: %s", exc)
-            return responses.error_response(errors.service_unavailable(), rid, cid)
-        log.error("storage failure on %s %s", request.method, request.url.path, exc_info=exc)
-        return responses.error_response(errors.internal_error(), rid, cid)
+        return responses.error_response(store_error(exc, request.method, request.url.path), rid, cid)
 
     app = Starlette(
         exception_handlers={StoreError: cast(ExceptionHandler, store_failure)},  # GraphResponse is an ASGI app
