@@ -48,6 +48,11 @@ class InvalidPosition(InvalidInput):
     """A keyset position (from a ``$skiptoken``) that does not fit the listing's order."""
 
 
+class Gone(StoreError):
+    """A write referred to an object that another transaction deleted meanwhile (a foreign key of a
+    membership or ownership found no row): answered 404, as if the check had not found it."""
+
+
 class Unavailable(StoreError):
     """The database cannot be used right now: another process holds its lock, the disk failed or
     is full, the file cannot be opened, or the store is closed. Answered 503 with Retry-After."""

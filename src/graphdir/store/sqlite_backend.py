@@ -48,6 +48,9 @@ def max_seq(conn: sqlite3.Connection) -> int:
 class SqliteBackend:
     """Transaction verbs for the :class:`Writer` on a dedicated connection."""
 
+    #: SQLite statements take microseconds: a batch runs on the loop when the connection is free
+    on_loop = True
+
     def __init__(self, path: Path, render: Renderings | None = None, mmap_size: int = 0) -> None:
         self.path = path
         self.render = render

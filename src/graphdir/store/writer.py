@@ -53,7 +53,14 @@ V_co = TypeVar("V_co", covariant=True)
 
 
 class Backend(Protocol[C, V_co]):
-    """What a database gives the writer: a connection lifecycle and transaction verbs."""
+    """What a database gives the writer: a connection lifecycle and transaction verbs.
+
+    ``on_loop``: may a batch's statements run on the event loop's thread? True for an embedded
+    database (SQLite: microseconds per statement, no thread hand-off); False for a network database,
+    whose round trips must never block the loop: every batch then runs on the committer thread.
+    """
+
+    on_loop: bool
 
     def connect(self) -> None: ...
     def begin(self, wait: bool = True) -> bool:
@@ -117,6 +124,7 @@ class Writer(Generic[C, V]):
     def __init__(self, backend: Backend[C, V], batch_max: int = 512) -> None:
         self._backend = backend
         self._limit = max(1, batch_max)
+        self._on_loop = bool(getattr(backend, "on_loop", True))
         #: guards the flags below and the queues' hand-over; held for a few bytecodes, never across SQL
         self._mutex = threading.Lock()
         #: the connection is in use (a transaction is open, or the committer runs one); whoever set it
@@ -286,7 +294,7 @@ class Writer(Generic[C, V]):
             if not batch:
                 return
             closed = self._closed
-            own = not (closed or self._busy or self._waiting)
+            own = self._on_loop and not (closed or self._busy or self._waiting)
             if own:
                 self._busy = True
             elif not closed:
