@@ -188,8 +188,8 @@ def test_user_create_with_unknown_role_creates_nothing(db: str) -> None:
                    "--role", "unknown directory role 'Nope'")  # fmt: skip
     store = opened(db)
     try:
-        tid = store.get_meta("default_tenant")
-        assert tid and store.get_by_upn(tid, "nope@contoso.onmicrosoft.com") is None
+        tid = store.sync(store.get_meta("default_tenant"))
+        assert tid and store.sync(store.get_by_upn(tid, "nope@contoso.onmicrosoft.com")) is None
     finally:
         store.close()
     out = json.loads(ok("user", "create", "--db", db, "--upn", "nope@contoso.onmicrosoft.com", "--password", PASSWORD,
@@ -212,12 +212,13 @@ def _counts(db: str) -> dict[str, int]:
     store = opened(db)
     try:
         out: dict[str, int] = {}
-        for t in store.list_tenants():
-            out[t["domain"] + " apps"] = len(store.list_applications(t["id"]))
-            out[t["domain"] + " roles"] = len(store.list_role_assignments(t["id"]))
+        for t in store.sync(store.list_tenants()):
+            out[t["domain"] + " apps"] = len(store.sync(store.list_applications(t["id"])))
+            out[t["domain"] + " roles"] = len(store.sync(store.list_role_assignments(t["id"])))
             for kind in ("user", "group", "device", "orgContact"):
-                out[f"{t['domain']} {kind}"] = len(store.list_objects(t["id"], (kind,), __import__("graphdir.query").query.ListQuery(top=999)).items)
-        out["tenants"] = len(store.list_tenants())
+                page = store.sync(store.list_objects(t["id"], (kind,), __import__("graphdir.query").query.ListQuery(top=999)))
+                out[f"{t['domain']} {kind}"] = len(page.items)
+        out["tenants"] = len(store.sync(store.list_tenants()))
         return out
     finally:
         store.close()
@@ -313,10 +314,10 @@ def test_seed_refers_to_objects_of_the_same_file_and_existing_ones(db: str, env:
     gid = next(line.split("\t")[1] for line in out.splitlines() if line.startswith("group\t"))
     store = opened(db)
     try:
-        tid = store.get_meta("default_tenant")
+        tid = store.sync(store.get_meta("default_tenant"))
         assert tid is not None
-        u1, u2 = store.get_by_upn(tid, "u1@contoso.onmicrosoft.com"), store.get_by_upn(tid, "u2@contoso.onmicrosoft.com")
-        assert u1 and u2 and store.is_member(tid, gid, u1.id) and store.is_member(tid, gid, u2.id)
+        u1, u2 = store.sync(store.get_by_upn(tid, "u1@contoso.onmicrosoft.com")), store.sync(store.get_by_upn(tid, "u2@contoso.onmicrosoft.com"))
+        assert u1 and u2 and store.sync(store.is_member(tid, gid, u1.id)) and store.sync(store.is_member(tid, gid, u2.id))
     finally:
         store.close()
 

@@ -37,8 +37,8 @@ def test_a_new_database_its_wal_and_its_directories_are_owner_only(tmp_path: Pat
     graph = build_app(load_settings(database_url=f"sqlite:///{db}", env={})).state.graph
     graph.start()  # creates the tenant, the app id and the signing keys: secrets in the file
     try:
-        assert graph.store.get_meta("signing_keys") or graph.ring.keys
-        assert graph.store.list_tenants()  # a read connection too: the -shm is shared by every connection
+        assert graph.store.sync(graph.store.get_meta("signing_keys")) or graph.ring.keys
+        assert graph.store.sync(graph.store.list_tenants())  # a read connection too: the -shm is shared by every connection
         modes = {p.name: _mode(p) for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"))}
     finally:
         graph.stop()

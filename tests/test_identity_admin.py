@@ -141,18 +141,19 @@ def test_seed_file_with_tenants_apps_users_roles(db: str, tmp_path: Path) -> Non
     store.open()
     try:
         tid = "5e0c9a7b-1111-4222-8333-944445555666"
-        app = store.get_application(tid, "aaaaaaaa-1111-4222-8333-944445555666")
+        app = store.sync(store.get_application(tid, "aaaaaaaa-1111-4222-8333-944445555666"))
         assert app is not None and apps.check_secret(app, "s3cret-value-for-tests") == "ok" and app.props["roles"] == ["GroupMember.ReadWrite.All"]
-        gen = next(a for a in store.list_applications(tid) if a.display_name == "generated")
+        gen = next(a for a in store.sync(store.list_applications(tid)) if a.display_name == "generated")
         assert gen.props["roles"] == ["Group.Read.All", "User.Read.All"] and apps.check_secret(gen, generated) == "ok"
-        alice = store.get_by_upn(tid, "alice@fabrikam.onmicrosoft.com")
-        bob = store.get_by_upn(tid, "bob@fabrikam.onmicrosoft.com")
-        assert alice and bob and store.role_ids(tid, alice.id) == [GROUPS_ADMIN]
+        alice = store.sync(store.get_by_upn(tid, "alice@fabrikam.onmicrosoft.com"))
+        bob = store.sync(store.get_by_upn(tid, "bob@fabrikam.onmicrosoft.com"))
+        assert alice and bob and store.sync(store.role_ids(tid, alice.id)) == [GROUPS_ADMIN]
         assert "password" not in alice.props and alice.props["passwordProfile"]["hash"].startswith("pbkdf2$")
         sales = next(line.split("\t")[1] for line in out.splitlines() if line.endswith("\tSales"))
-        assert store.is_member(tid, sales, bob.id) and store.is_owner(tid, sales, alice.id)
-        default = store.get_meta("default_tenant")
-        assert default and store.role_ids(default, store.get_by_upn(default, "root@contoso.onmicrosoft.com").id) == ["62e90394-69f5-4237-9190-012177145e10"]  # type: ignore[union-attr]
+        assert store.sync(store.is_member(tid, sales, bob.id)) and store.sync(store.is_owner(tid, sales, alice.id))
+        default = store.sync(store.get_meta("default_tenant"))
+        root = store.sync(store.get_by_upn(default, "root@contoso.onmicrosoft.com")) if default else None
+        assert root and store.sync(store.role_ids(root.tenant_id, root.id)) == ["62e90394-69f5-4237-9190-012177145e10"]
     finally:
         store.close()
     # the old format (a list of objects for the default tenant) still works

@@ -83,9 +83,9 @@ def test_migration_4_keeps_every_object_and_its_uniqueness(tmp_path: Path) -> No
             )
     store.open()
     try:
-        user = store.get(T, U)
+        user = store.sync(store.get(T, U))
         assert isinstance(user, StoredObject) and user.props["displayName"] == "Ada"
-        page = store.list_members(T, G, ListQuery())
+        page = store.sync(store.list_members(T, G, ListQuery()))
         assert [o.id for o in page.items] == [U]
     finally:
         store.close()
@@ -192,7 +192,7 @@ def test_each_api_version_gets_the_rendering_of_its_own_projection(tmp_path: Pat
         store.write_sync(T, lambda tx: tx.insert(StoredObject(T, U, "user", props, "2026-01-01T00:00:00Z")))
         got = {}
         for name, projection in (("v1.0", v1), ("beta", beta)):
-            page = store.list_objects(T, ("user",), ListQuery(rendered=serialize.rendering_key(projection)))
+            page = store.sync(store.list_objects(T, ("user",), ListQuery(rendered=serialize.rendering_key(projection))))
             assert page.rendered is not None
             got[name] = orjson.loads(page.rendered[0][1])
     finally:

@@ -140,7 +140,7 @@ def test_a_value_sqlite_cannot_bind_is_invalid_input(tmp_path: Any) -> None:
         with pytest.raises(InvalidInput):
             store._q("SELECT ?", [2**70])
         with pytest.raises(InvalidPosition):
-            store.list_objects("t", ("group",), ListQuery(after=("a", "b", "c")))
+            store.sync(store.list_objects("t", ("group",), ListQuery(after=("a", "b", "c"))))
     finally:
         store.close()
 

@@ -14,9 +14,9 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import jwt
@@ -27,7 +27,7 @@ from graphdir.auth.keysignal import KeySignal
 from graphdir.auth.tokens import SOVEREIGN_GRAPH, KeyRing
 from graphdir.bootstrap import open_store
 from graphdir.settings import load_settings
-from graphdir.store.base import Store
+from graphdir.store.base import Store, run_now
 from graphdir.web.app import build_app
 from identity_helpers import (
     DOMAIN_A,
@@ -139,9 +139,9 @@ def test_forged_kids_cost_no_database_read(world: World, monkeypatch: pytest.Mon
     reads: list[str] = []
     real = w.graph.store.get_meta
 
-    def counting(key: str) -> str | None:
+    async def counting(key: str) -> str | None:
         reads.append(key)
-        return real(key)
+        return await real(key)
 
     monkeypatch.setattr(w.graph.store, "get_meta", counting)
     for i in range(5):
@@ -263,14 +263,20 @@ def test_public_base_url_names_graph(tmp_path: Path) -> None:
 
 
 # -- the "keys changed" signal's edges ------------------------------------------------------------------
+T = TypeVar("T")
+
+
 class _Meta:
     """A meta store without a file (another backend, or a database in memory)."""
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
 
-    def get_meta(self, key: str) -> str | None:
+    async def get_meta(self, key: str) -> str | None:
         return self.values.get(key)
+
+    def sync(self, aw: Awaitable[T]) -> T:
+        return run_now(aw)
 
     def put_meta(self, key: str, value: str) -> None:
         self.values[key] = value

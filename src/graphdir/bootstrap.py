@@ -11,21 +11,21 @@ from graphdir.store.base import Store
 
 def default_tenant(store: Store, settings: Settings) -> dict[str, Any]:
     """Create the default tenant once; later starts find it in ``meta``."""
-    tid = store.get_meta("default_tenant")
+    tid = store.sync(store.get_meta("default_tenant"))
     if tid:
-        tenant = store.get_tenant(tid)
+        tenant = store.sync(store.get_tenant(tid))
         if tenant:
             return tenant
     tid = tid or str(uuid.uuid4())
     tenant = {"id": tid, "displayName": "graphdir", "domain": settings.default_domain, "props": {"domains": [settings.default_domain]}}
     store.put_tenant(tenant)
     store.put_meta("default_tenant", tid)
-    return store.get_tenant(tid) or tenant
+    return store.sync(store.get_tenant(tid)) or tenant
 
 
 def default_app_id(store: Store) -> str:
     """The client id that ``graphdir token`` puts in ``appid`` (a registered app comes with issue 3's CLI)."""
-    app_id = store.get_meta("default_app_id")
+    app_id = store.sync(store.get_meta("default_app_id"))
     if not app_id:
         app_id = str(uuid.uuid4())
         store.put_meta("default_app_id", app_id)

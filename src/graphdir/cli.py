@@ -38,7 +38,7 @@ def _token(
         if user:
             obj = identity.find_user(store, tid, user)
             user_id, upn = obj.id, obj.props.get("userPrincipalName")
-            wids = store.role_ids(tid, obj.id)  # directory role template ids (graphdir role assign)
+            wids = store.sync(store.role_ids(tid, obj.id))  # directory role template ids (graphdir role assign)
             wids += [w for w in obj.props.get("_roles", []) if w not in wids]
         token = mint(ring, tid, app_id=app_id, roles=None if user else roles, scopes=scopes if user else None,
                      user_id=user_id, upn=upn, wids=wids, lifetime=lifetime or settings.token_lifetime)  # fmt: skip
@@ -172,7 +172,7 @@ def migrate(config: str | None, database_url: str | None) -> None:
     """Create or upgrade the database schema and print its version."""
     settings = _settings(config, database_url=database_url)
     with opened_store(settings, create=True) as store:
-        click.echo(f"schema version {store.schema_version()}")  # type: ignore[attr-defined]
+        click.echo(f"schema version {store.schema_version()}")
 
 
 def _version() -> str:

@@ -70,7 +70,7 @@ def tenant_list(config: str | None, database_url: str | None, as_json: bool) -> 
     with opened_store(settings) as store:
         default = tenant_id_for(store, settings, None)
         rows = [{"id": t["id"], "displayName": t["displayName"], "domains": t.get("props", {}).get("domains", [t["domain"]]),
-                 "default": t["id"] == default} for t in store.list_tenants()]  # fmt: skip
+                 "default": t["id"] == default} for t in store.sync(store.list_tenants())]  # fmt: skip
     rows.sort(key=lambda r: not r["default"])
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -119,7 +119,7 @@ def app_list(config: str | None, database_url: str | None, tenant: str | None) -
     settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         tid = tenant_id_for(store, settings, tenant)
-        click.echo(json.dumps([apps.public_view(a) for a in store.list_applications(tid)], indent=2))
+        click.echo(json.dumps([apps.public_view(a) for a in store.sync(store.list_applications(tid))], indent=2))
 
 
 @app.command("add-secret")
@@ -237,8 +237,8 @@ def role_list(config: str | None, database_url: str | None, tenant: str | None) 
     settings = load(config, database_url=database_url)
     with opened_store(settings) as store:
         tid = tenant_id_for(store, settings, tenant)
-        for principal, rid in store.list_role_assignments(tid):
-            obj = store.get(tid, principal)
+        for principal, rid in store.sync(store.list_role_assignments(tid)):
+            obj = store.sync(store.get(tid, principal))
             who = obj.props.get("userPrincipalName", principal) if obj else principal
             click.echo(f"{who}\t{identity.role_name(rid)}\t{rid}")
 

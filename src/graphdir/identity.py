@@ -55,10 +55,10 @@ def find_tenant(store: Store, key: str) -> dict[str, Any]:
     """A tenant by id or by one of its domains."""
     k = key.strip().lower()
     if ids.is_guid(k):
-        t = store.get_tenant(k)
+        t = store.sync(store.get_tenant(k))
         if t:
             return t
-    for t in store.list_tenants():
+    for t in store.sync(store.list_tenants()):
         if k in {str(t["domain"]).lower(), *(str(d).lower() for d in t.get("props", {}).get("domains", []))}:
             return t
     raise IdentityError(f"no tenant {key!r}")
@@ -69,7 +69,7 @@ def create_tenant(store: Store, display_name: str, domain: str, tenant_id: str |
     tid = (tenant_id or str(uuid.uuid4())).lower()
     if not ids.is_guid(tid):
         raise IdentityError(f"tenant id must be a GUID: {tenant_id!r}")
-    if store.get_tenant(tid):
+    if store.sync(store.get_tenant(tid)):
         raise IdentityError(f"tenant {tid} already exists")
     first = check_domain(domain)
     all_domains = [first] + [d for d in (check_domain(x) for x in domains or []) if d != first]
@@ -80,7 +80,7 @@ def create_tenant(store: Store, display_name: str, domain: str, tenant_id: str |
             continue
         raise IdentityError(f"domain {d} already belongs to tenant {other['id']}")
     store.put_tenant({"id": tid, "displayName": display_name, "domain": all_domains[0], "props": {"domains": all_domains}})
-    t = store.get_tenant(tid)
+    t = store.sync(store.get_tenant(tid))
     assert t is not None
     return t
 
@@ -99,7 +99,7 @@ def create_app(
     secret_years: float = 2.0,
 ) -> tuple[StoredApp, str | None]:
     """Register an application; ``secret=True`` generates a client secret (returned once), a string sets it."""
-    if app_id and store.get_application(tenant_id, app_id.lower()):
+    if app_id and store.sync(store.get_application(tenant_id, app_id.lower())):
         raise IdentityError(f"application {app_id} already exists in tenant {tenant_id}")
     value = apps.new_secret_value() if secret is True else (secret or None)
     app = apps.build_app(tenant_id, display_name, app_id=app_id, roles=roles, scopes=scopes, public_client=public_client,
@@ -109,9 +109,9 @@ def create_app(
 
 
 def find_app(store: Store, tenant_id: str, key: str) -> StoredApp:
-    app = store.get_application(tenant_id, key.lower())
+    app = store.sync(store.get_application(tenant_id, key.lower()))
     if app is None:
-        for a in store.list_applications(tenant_id):
+        for a in store.sync(store.list_applications(tenant_id)):
             if a.display_name.lower() == key.lower():
                 return a
         raise IdentityError(f"no application {key!r} in tenant {tenant_id}")
@@ -119,7 +119,7 @@ def find_app(store: Store, tenant_id: str, key: str) -> StoredApp:
 
 
 def find_user(store: Store, tenant_id: str, key: str) -> StoredObject:
-    obj = store.get_by_upn(tenant_id, key) if "@" in key else store.get(tenant_id, key.lower())
+    obj = store.sync(store.get_by_upn(tenant_id, key)) if "@" in key else store.sync(store.get(tenant_id, key.lower()))
     if obj is None or obj.type != "user" or obj.deleted is not None:
         raise IdentityError(f"no user {key!r} in tenant {tenant_id}")
     return obj

@@ -178,8 +178,8 @@ class _Planner:
         if not t.exists:
             return None
         if app_id:
-            return self.store.get_application(t.tenant["id"], app_id.lower())
-        return next((a for a in self.store.list_applications(t.tenant["id"]) if a.display_name.lower() == name.lower()), None)
+            return self.store.sync(self.store.get_application(t.tenant["id"], app_id.lower()))
+        return next((a for a in self.store.sync(self.store.list_applications(t.tenant["id"])) if a.display_name.lower() == name.lower()), None)
 
     # -- objects -----------------------------------------------------------------------------------------
     def objects(self, where: str, t: TenantSeed, items: list[tuple[str, Any]]) -> None:
@@ -259,11 +259,11 @@ class _Planner:
             return None
         tid = t.tenant["id"]
         if oid:
-            return self.store.get(tid, str(oid).lower())
+            return self.store.sync(self.store.get(tid, str(oid).lower()))
         if upn:
-            return self.store.get_by_upn(tid, str(upn))
+            return self.store.sync(self.store.get_by_upn(tid, str(upn)))
         if self.existing == "keep":
-            page = self.store.list_objects(tid, (type_,), ListQuery(where=Compare("displayName", "eq", props["displayName"]), top=1))
+            page = self.store.sync(self.store.list_objects(tid, (type_,), ListQuery(where=Compare("displayName", "eq", props["displayName"]), top=1)))
             return page.items[0] if page.items else None
         return None
 
@@ -271,7 +271,11 @@ class _Planner:
         k = key.strip().lower()
         obj = by_key.get(k)
         if obj is None and t.exists:
-            obj = self.store.get_by_upn(t.tenant["id"], key) if "@" in k else self.store.get(t.tenant["id"], k) if ids.is_guid(k) else None
+            tid = t.tenant["id"]
+            if "@" in k:
+                obj = self.store.sync(self.store.get_by_upn(tid, key))
+            elif ids.is_guid(k):
+                obj = self.store.sync(self.store.get(tid, k))
         if obj is None or obj.deleted is not None:
             raise SeedError(where, errors.not_found(key))
         return obj

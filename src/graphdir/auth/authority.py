@@ -58,7 +58,7 @@ class Authority(CodeFlow):
         if key == "consumers":
             key = CONSUMER_TENANT
         if ids.is_guid(key):
-            found = self.store.get_tenant(key)
+            found = self.store.sync(self.store.get_tenant(key))
             if found:
                 return found
             raise oe.tenant_not_found(segment)
@@ -69,7 +69,7 @@ class Authority(CodeFlow):
 
     def tenant_by_domain(self, domain: str) -> dict[str, Any] | None:
         domain = domain.lower()
-        for t in self.store.list_tenants():
+        for t in self.store.sync(self.store.list_tenants()):
             doms = {str(t.get("domain", "")).lower()} | {str(d).lower() for d in t.get("props", {}).get("domains", [])}
             if domain in doms:
                 return t
@@ -79,7 +79,7 @@ class Authority(CodeFlow):
     def client(self, tenant: dict[str, Any], client_id: str | None) -> StoredApp:
         if not client_id:
             raise oe.missing_parameter("client_id")
-        app = self.store.get_application(tenant["id"], client_id.strip().lower())
+        app = self.store.sync(self.store.get_application(tenant["id"], client_id.strip().lower()))
         if app is None:
             raise oe.app_not_found(client_id, tenant)
         return app
@@ -100,7 +100,7 @@ class Authority(CodeFlow):
     # -- users -----------------------------------------------------------------------------------
     def sign_in(self, tenant: dict[str, Any], username: str, password: str) -> StoredObject:
         """Check a user's password (``AADSTS50034`` unknown user, ``AADSTS50126`` wrong password, ``AADSTS50057`` disabled)."""
-        user = self.store.get_by_upn(tenant["id"], username) if "@" in username else None
+        user = self.store.sync(self.store.get_by_upn(tenant["id"], username)) if "@" in username else None
         if user is None or user.type != "user" or user.deleted is not None:
             raise oe.unknown_user(tenant)
         stored = (user.props.get("passwordProfile") or {}).get("hash")
@@ -184,7 +184,7 @@ class Authority(CodeFlow):
 
     def role_ids(self, tenant_id: str, user: StoredObject) -> list[str]:
         """``wids``: the user's directory role template ids (role assignments, plus legacy ``_roles`` seeds)."""
-        out = list(self.store.role_ids(tenant_id, user.id))
+        out = list(self.store.sync(self.store.role_ids(tenant_id, user.id)))
         for r in user.props.get("_roles", []) or []:
             if r not in out:
                 out.append(r)

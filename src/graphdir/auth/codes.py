@@ -108,7 +108,7 @@ class CodeFlow:
             tid = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
         except (IndexError, ValueError):
             tid = ""
-        tenant = self.store.get_tenant(tid) if tid else None
+        tenant = self.store.sync(self.store.get_tenant(tid)) if tid else None
         if segment_tenant is not None and tenant is not None and tenant["id"] != segment_tenant["id"]:
             tenant = None
         taken = self.store.write_sync(tenant["id"], lambda tx: tx.take_auth_code(digest)) if tenant else None
@@ -134,7 +134,7 @@ class CodeFlow:
                 computed = verifier
             if computed != challenge:
                 raise oe.pkce_mismatch()
-        user = self.store.get(tenant["id"], props["user_id"])
+        user = self.store.sync(self.store.get(tenant["id"], props["user_id"]))
         if user is None or user.deleted is not None or user.props.get("accountEnabled") is False:
             raise oe.user_disabled()
         scopes = parse_scopes(props["scope"], tenant, own)

@@ -159,7 +159,7 @@ class KeyRing:
         self.load()
 
     def load(self) -> None:
-        raw = self._meta.get_meta(_META_KEY)
+        raw = self._meta.sync(self._meta.get_meta(_META_KEY))
         self._raw = raw
         if raw:
             self.keys = [SigningKey(**k) for k in json.loads(raw)]
@@ -179,7 +179,7 @@ class KeyRing:
         if not force:
             self.check()
             return
-        raw = self._meta.get_meta(_META_KEY)
+        raw = self._meta.sync(self._meta.get_meta(_META_KEY))
         if raw and raw != self._raw:
             with self._lock:
                 self._raw = raw

@@ -119,13 +119,13 @@ def build_seed_object(tenant_id: str, type_: str, props: dict[str, Any], domain:
 
 
 class GroupsMixin(UsersMixin):
-    def _tenant_domain(self, tenant_id: str) -> str:
-        t = self.store.get_tenant(tenant_id) or {}
+    async def _tenant_domain(self, tenant_id: str) -> str:
+        t = await self.store.get_tenant(tenant_id) or {}
         return str(t.get("domain") or self.settings.default_domain)
 
-    def resolve_group(self, tenant_id: str, key: str) -> StoredObject:
+    async def resolve_group(self, tenant_id: str, key: str) -> StoredObject:
         gid = ids.parse_object_id(key)
-        obj = self.store.get(tenant_id, gid)
+        obj = await self.store.get(tenant_id, gid)
         if obj is None or obj.deleted is not None or obj.type != "group":
             raise errors.not_found(key)
         return obj
@@ -198,7 +198,7 @@ class GroupsMixin(UsersMixin):
             raise errors.invalid_property_value("visibility", "Group")
         gid = ids.new_id()
         created = now()
-        group = StoredObject(actor.tenant_id, gid, "group", _group_defaults(gid, created, props, self._tenant_domain(actor.tenant_id)), created)
+        group = StoredObject(actor.tenant_id, gid, "group", _group_defaults(gid, created, props, await self._tenant_domain(actor.tenant_id)), created)
         # A delegated caller creating a Microsoft 365 group without owners becomes its owner.
         if actor.delegated and actor.user_id and k == "unified" and not owners:
             owners = [Ref(actor.user_id, "user")]
@@ -211,11 +211,11 @@ class GroupsMixin(UsersMixin):
 
         return await self.store.write(actor.tenant_id, fn)
 
-    def get_group(self, actor: rights.Actor, key: str) -> StoredObject:
-        return self.resolve_group(actor.tenant_id, key)
+    async def get_group(self, actor: rights.Actor, key: str) -> StoredObject:
+        return await self.resolve_group(actor.tenant_id, key)
 
-    def list_groups(self, actor: rights.Actor, q: ListQuery) -> Page:
-        return self.store.list_objects(actor.tenant_id, ("group",), q)
+    async def list_groups(self, actor: rights.Actor, q: ListQuery) -> Page:
+        return await self.store.list_objects(actor.tenant_id, ("group",), q)
 
     async def update_group(
         self, actor: rights.Actor, key: str, body: dict[str, Any], owners: list[Ref], members: list[Ref], version: str = "v1.0"
@@ -227,7 +227,7 @@ class GroupsMixin(UsersMixin):
         ``mailEnabled`` unchanged); what may really change of a group's kind is decided by
         :func:`_kind_change` (docs/behaviour.md, "Groups and users").
         """
-        target = self.resolve_group(actor.tenant_id, key)
+        target = await self.resolve_group(actor.tenant_id, key)
         props = validate_body(GROUP, body, "group", "update", version, current=target.props)
         if len(owners) + len(members) > kinds.MAX_LINKS:
             raise errors.too_many_links()
@@ -269,7 +269,7 @@ class GroupsMixin(UsersMixin):
     async def delete_group(self, actor: rights.Actor, key: str, soft_delete_security: bool) -> None:
         """``DELETE /groups/{id}`` → 204. Microsoft 365 groups are soft-deleted; security groups are
         deleted permanently on v1.0 and soft-deleted on beta (docs/behaviour.md#groups-and-users)."""
-        target = self.resolve_group(actor.tenant_id, key)
+        target = await self.resolve_group(actor.tenant_id, key)
 
         def fn(tx: Txn) -> None:
             group = get_live(tx, target.id, ("group",))

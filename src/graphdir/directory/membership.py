@@ -40,25 +40,25 @@ class MembershipMixin(GroupsMixin):
             q.types = tuple(t for t in allowed if t != "servicePrincipal") or ("none",)
         return q
 
-    def list_members(self, actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
+    async def list_members(self, actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
         """``GET /groups/{id}/members`` — direct members, keyset-paged."""
-        group = self.resolve_group(actor.tenant_id, group_id)
+        group = await self.resolve_group(actor.tenant_id, group_id)
         self._check_cast(group, q, "members")
-        return self.store.list_members(actor.tenant_id, group.id, self._hide_sp(q, version))
+        return await self.store.list_members(actor.tenant_id, group.id, self._hide_sp(q, version))
 
-    def list_owners(self, actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
-        group = self.resolve_group(actor.tenant_id, group_id)
-        return self.store.list_owners(actor.tenant_id, group.id, self._hide_sp(q, version))
+    async def list_owners(self, actor: rights.Actor, group_id: str, q: ListQuery, version: str) -> Page:
+        group = await self.resolve_group(actor.tenant_id, group_id)
+        return await self.store.list_owners(actor.tenant_id, group.id, self._hide_sp(q, version))
 
-    def list_member_of(self, actor: rights.Actor, object_id: str, q: ListQuery, user: bool) -> Page:
+    async def list_member_of(self, actor: rights.Actor, object_id: str, q: ListQuery, user: bool) -> Page:
         """``GET /users/{id}/memberOf`` and ``GET /groups/{id}/memberOf`` — direct parent groups."""
-        obj = self.resolve_user(actor.tenant_id, object_id) if user else self.resolve_group(actor.tenant_id, object_id)
-        return self.store.list_member_of(actor.tenant_id, obj.id, q)
+        obj = await self.resolve_user(actor.tenant_id, object_id) if user else await self.resolve_group(actor.tenant_id, object_id)
+        return await self.store.list_member_of(actor.tenant_id, obj.id, q)
 
-    def get_directory_object(self, actor: rights.Actor, object_id: str) -> StoredObject:
+    async def get_directory_object(self, actor: rights.Actor, object_id: str) -> StoredObject:
         """``GET /directoryObjects/{id}`` (resources/directoryobject.md)."""
         oid = ids.parse_object_id(object_id)
-        obj = self.store.get(actor.tenant_id, oid)
+        obj = await self.store.get(actor.tenant_id, oid)
         if obj is None or obj.deleted is not None:
             raise errors.not_found(object_id)
         return obj
@@ -106,11 +106,11 @@ class MembershipMixin(GroupsMixin):
     async def delete_member_object(self, actor: rights.Actor, group_id: str, member_id: str, version: str) -> None:
         """``DELETE /groups/{id}/members/{id}`` without ``$ref`` deletes the member object itself when the
         caller may manage that type, else 403 (the caution box of group-delete-members.md)."""
-        group = self.resolve_group(actor.tenant_id, group_id)
+        group = await self.resolve_group(actor.tenant_id, group_id)
         mid = ids.parse_object_id(member_id)
-        if not self.store.is_member(actor.tenant_id, group.id, mid):
+        if not await self.store.is_member(actor.tenant_id, group.id, mid):
             raise errors.not_found(member_id)
-        member = self.store.get(actor.tenant_id, mid)
+        member = await self.store.get(actor.tenant_id, mid)
         if member is None or member.deleted is not None:
             raise errors.not_found(member_id)
         needs = {

@@ -78,28 +78,28 @@ def _own_identities(identities: list[dict[str, Any]] | None, upn: str) -> list[d
 
 
 class UsersMixin(DirectoryBase):
-    def _domains(self, tenant_id: str) -> set[str]:
-        t = self.store.get_tenant(tenant_id) or {}
+    async def _domains(self, tenant_id: str) -> set[str]:
+        t = await self.store.get_tenant(tenant_id) or {}
         doms = {str(t.get("domain", "")).lower()}
         doms |= {d.lower() for d in t.get("props", {}).get("domains", [])}
         return doms
 
-    def _check_upn(self, tenant_id: str, upn: str) -> None:
+    async def _check_upn(self, tenant_id: str, upn: str) -> None:
         alias, _, domain = upn.rpartition("@")
         if not alias or not _UPN_ALIAS.match(alias) or alias.startswith(".") or alias.endswith("."):
             raise errors.invalid_property_value("userPrincipalName", "User")
-        if domain.lower() not in self._domains(tenant_id):
+        if domain.lower() not in await self._domains(tenant_id):
             raise errors.bad_request(
                 "The domain portion of the userPrincipalName property is invalid. "
                 "You must use one of the verified domain names in your organization."
             )
 
-    def resolve_user(self, tenant_id: str, key: str) -> StoredObject:
+    async def resolve_user(self, tenant_id: str, key: str) -> StoredObject:
         """``/users/{id | userPrincipalName}`` (user-get.md)."""
         if ids.is_guid(key):
-            obj = self.store.get(tenant_id, key.lower())
+            obj = await self.store.get(tenant_id, key.lower())
         elif "@" in key:
-            obj = self.store.get_by_upn(tenant_id, key)
+            obj = await self.store.get_by_upn(tenant_id, key)
         else:
             raise errors.invalid_object_id(key)
         if obj is None or obj.deleted is not None or obj.type != "user":
@@ -118,7 +118,7 @@ class UsersMixin(DirectoryBase):
         for name in _REQUIRED_USER:
             if props.get(name) in (None, ""):
                 raise errors.required_property(name)
-        self._check_upn(actor.tenant_id, props["userPrincipalName"])
+        await self._check_upn(actor.tenant_id, props["userPrincipalName"])
         if "identities" in props:
             props["identities"] = _own_identities(props["identities"], props["userPrincipalName"])
         stored_profile = _stored_profile(dict(props["passwordProfile"]))
@@ -157,15 +157,15 @@ class UsersMixin(DirectoryBase):
 
         return await self.store.write(actor.tenant_id, fn)
 
-    def get_user(self, actor: rights.Actor, key: str) -> StoredObject:
-        return self.resolve_user(actor.tenant_id, key)
+    async def get_user(self, actor: rights.Actor, key: str) -> StoredObject:
+        return await self.resolve_user(actor.tenant_id, key)
 
-    def list_users(self, actor: rights.Actor, q: ListQuery) -> Page:
-        return self.store.list_objects(actor.tenant_id, ("user",), q)
+    async def list_users(self, actor: rights.Actor, q: ListQuery) -> Page:
+        return await self.store.list_objects(actor.tenant_id, ("user",), q)
 
     async def update_user(self, actor: rights.Actor, key: str, body: dict[str, Any]) -> None:
         """``PATCH /users/{id}`` → 204."""
-        target = self.resolve_user(actor.tenant_id, key)
+        target = await self.resolve_user(actor.tenant_id, key)
         rights.check_user_write(actor, target.id)
         props = validate_body(USER, body, "user", "update", current=target.props)
         if "displayName" in props and not props["displayName"]:
@@ -173,7 +173,7 @@ class UsersMixin(DirectoryBase):
         if "userPrincipalName" in props:
             if not props["userPrincipalName"]:
                 raise errors.invalid_property_value("userPrincipalName", "User")
-            self._check_upn(actor.tenant_id, props["userPrincipalName"])
+            await self._check_upn(actor.tenant_id, props["userPrincipalName"])
         if "passwordProfile" in props:
             if not isinstance(props["passwordProfile"], dict):  # null: a password cannot be cleared
                 raise errors.invalid_property_value("passwordProfile", "User")
@@ -194,7 +194,7 @@ class UsersMixin(DirectoryBase):
 
     async def delete_user(self, actor: rights.Actor, key: str) -> None:
         """``DELETE /users/{id}`` → 204; users are soft-deleted (restorable for 30 days)."""
-        target = self.resolve_user(actor.tenant_id, key)
+        target = await self.resolve_user(actor.tenant_id, key)
         rights.check_user_write(actor, None)
 
         def fn(tx: Txn) -> None:

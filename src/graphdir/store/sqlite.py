@@ -23,7 +23,7 @@ import orjson
 from graphdir import stalls
 from graphdir.private_files import private_dir, private_file, tighten
 from graphdir.query import ListQuery
-from graphdir.store.base import Conflict, EdgeWrite, InvalidPosition, Page, Renderings, StoredApp, StoredObject
+from graphdir.store.base import Conflict, EdgeWrite, InvalidPosition, Page, Renderings, StoredApp, StoredObject, run_now
 from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.sqlite_backend import BUSY_MS, BUSY_WAIT, SqliteBackend
@@ -298,6 +298,10 @@ class SqliteStore:
         except (sqlite3.Error, OverflowError) as exc:
             raise translate(exc) from exc
 
+    def sync(self, aw: Awaitable[T]) -> T:
+        """A read from code without an event loop: SQLite's reads never suspend, so it runs here, now."""
+        return run_now(aw)
+
     # -- writes ---------------------------------------------------------------
     def write(self, tenant_id: str, fn: Callable[[SqliteTxn], T]) -> Awaitable[T]:
         return self._writer.submit(tenant_id, fn)
@@ -309,11 +313,11 @@ class SqliteStore:
         return self._writer.submit_sync(tenant_id, fn)  # type: ignore[no-any-return]
 
     # -- tenants and meta -----------------------------------------------------
-    def get_tenant(self, tenant_id: str) -> dict[str, Any] | None:
+    async def get_tenant(self, tenant_id: str) -> dict[str, Any] | None:
         rows = self._q("SELECT id, display_name, domain, props, created FROM tenants WHERE id=?", (tenant_id,))
         return self._tenant(rows[0]) if rows else None
 
-    def list_tenants(self) -> list[dict[str, Any]]:
+    async def list_tenants(self) -> list[dict[str, Any]]:
         return [self._tenant(r) for r in self._q("SELECT id, display_name, domain, props, created FROM tenants ORDER BY created, id", ())]
 
     @staticmethod
@@ -331,7 +335,7 @@ class SqliteStore:
 
         self.write_sync(tenant["id"], fn)
 
-    def get_meta(self, key: str) -> str | None:
+    async def get_meta(self, key: str) -> str | None:
         rows = self._q("SELECT value FROM meta WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
 
@@ -339,15 +343,15 @@ class SqliteStore:
         self.write_sync("", lambda tx: tx.conn.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value)))
 
     # -- objects --------------------------------------------------------------
-    def get(self, tenant_id: str, object_id: str) -> StoredObject | None:
+    async def get(self, tenant_id: str, object_id: str) -> StoredObject | None:
         rows = self._q(f"SELECT {COLS} FROM objects o WHERE o.tenant_id=? AND o.id=?", (tenant_id, object_id))
         return row_object(rows[0]) if rows else None
 
-    def get_by_upn(self, tenant_id: str, upn: str) -> StoredObject | None:
+    async def get_by_upn(self, tenant_id: str, upn: str) -> StoredObject | None:
         rows = self._q(f"SELECT {COLS} FROM objects o WHERE o.tenant_id=? AND o.upn=?", (tenant_id, upn.lower()))
         return row_object(rows[0]) if rows else None
 
-    def get_many(self, tenant_id: str, ids: Iterable[str]) -> list[StoredObject]:
+    async def get_many(self, tenant_id: str, ids: Iterable[str]) -> list[StoredObject]:
         ids = list(ids)
         out: list[StoredObject] = []
         for i in range(0, len(ids), 500):
@@ -356,7 +360,7 @@ class SqliteStore:
             out += [row_object(r) for r in self._q(f"SELECT {COLS} FROM objects o WHERE o.tenant_id=? AND o.id IN ({marks})", [tenant_id, *chunk])]
         return out
 
-    def list_objects(self, tenant_id: str, types: tuple[str, ...], q: ListQuery) -> Page:
+    async def list_objects(self, tenant_id: str, types: tuple[str, ...], q: ListQuery) -> Page:
         marks = ",".join("?" * len(types))
         return self._page(
             f"FROM objects o WHERE o.tenant_id=? AND o.type IN ({marks}) AND o.deleted IS NULL",
@@ -373,19 +377,19 @@ class SqliteStore:
         )
         return self._page(frm, [tenant_id, anchor], f"m.{far}", q)
 
-    def list_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
+    async def list_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
         return self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)
 
-    def list_owners(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
+    async def list_owners(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
         return self._edge_page("owners", "group_id", "owner_id", tenant_id, group_id, q)
 
-    def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
+    async def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         return self._edge_page("members", "member_id", "group_id", tenant_id, object_id, q)
 
-    def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool:
+    async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool:
         return bool(self._q("SELECT 1 FROM members WHERE tenant_id=? AND group_id=? AND member_id=?", (tenant_id, group_id, member_id)))
 
-    def is_owner(self, tenant_id: str, group_id: str, owner_id: str) -> bool:
+    async def is_owner(self, tenant_id: str, group_id: str, owner_id: str) -> bool:
         return bool(self._q("SELECT 1 FROM owners WHERE tenant_id=? AND group_id=? AND owner_id=?", (tenant_id, group_id, owner_id)))
 
     def _page(self, frm: str, params: list[Any], id_col: str, q: ListQuery) -> Page:
@@ -466,19 +470,19 @@ class SqliteStore:
             insert("INSERT OR IGNORE INTO members VALUES (?,?,?,?)", chunk)
 
     # -- identity (issue 3) ---------------------------------------------------------
-    def get_application(self, tenant_id: str, app_id: str) -> StoredApp | None:
+    async def get_application(self, tenant_id: str, app_id: str) -> StoredApp | None:
         rows = self._q("SELECT tenant_id, app_id, display_name, props, created FROM applications WHERE tenant_id=? AND app_id=?", (tenant_id, app_id))
         return StoredApp(rows[0][0], rows[0][1], rows[0][2], orjson.loads(rows[0][3]), rows[0][4]) if rows else None
 
-    def list_applications(self, tenant_id: str) -> list[StoredApp]:
+    async def list_applications(self, tenant_id: str) -> list[StoredApp]:
         rows = self._q("SELECT tenant_id, app_id, display_name, props, created FROM applications WHERE tenant_id=? ORDER BY created, app_id", (tenant_id,))
         return [StoredApp(r[0], r[1], r[2], orjson.loads(r[3]), r[4]) for r in rows]
 
-    def role_ids(self, tenant_id: str, principal_id: str) -> list[str]:
+    async def role_ids(self, tenant_id: str, principal_id: str) -> list[str]:
         rows = self._q("SELECT role_id FROM role_assignments WHERE tenant_id=? AND principal_id=? ORDER BY role_id", (tenant_id, principal_id))
         return [str(r[0]) for r in rows]
 
-    def list_role_assignments(self, tenant_id: str) -> list[tuple[str, str]]:
+    async def list_role_assignments(self, tenant_id: str) -> list[tuple[str, str]]:
         rows = self._q("SELECT principal_id, role_id FROM role_assignments WHERE tenant_id=? ORDER BY principal_id, role_id", (tenant_id,))
         return [(str(r[0]), str(r[1])) for r in rows]
 

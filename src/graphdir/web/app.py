@@ -107,7 +107,7 @@ class GraphApp:
     def known_tenant(self, tid: str) -> bool:
         if tid in self._tenants:
             return True
-        if self.store.get_tenant(tid) is not None:
+        if self.store.sync(self.store.get_tenant(tid)) is not None:
             self._tenants.add(tid)
             return True
         return False

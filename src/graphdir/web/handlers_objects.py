@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from graphdir import errors, seeding
@@ -39,7 +40,7 @@ async def metadata(c: Ctx) -> GraphResponse:
 async def list_users(c: Ctx) -> GraphResponse:
     opts = c.options("user")
     opts.query.rendered = c.rendering if opts.select is None else None
-    return c.collection(c.dir.list_users(c.actor, opts.query), "users", opts, typed=False)
+    return c.collection(await c.dir.list_users(c.actor, opts.query), "users", opts, typed=False)
 
 
 async def count_users(c: Ctx) -> GraphResponse:
@@ -53,7 +54,7 @@ async def create_user(c: Ctx) -> GraphResponse:
 
 async def get_user(c: Ctx) -> GraphResponse:
     opts = c.options("user", collection=False)
-    return c.entity(c.dir.get_user(c.actor, user_key(c)), opts)
+    return c.entity(await c.dir.get_user(c.actor, user_key(c)), opts)
 
 
 async def update_user(c: Ctx) -> GraphResponse:
@@ -70,7 +71,7 @@ async def delete_user(c: Ctx) -> GraphResponse:
 async def list_groups(c: Ctx) -> GraphResponse:
     opts = c.options("group")
     opts.query.rendered = c.rendering if opts.select is None else None
-    return c.collection(c.dir.list_groups(c.actor, opts.query), "groups", opts, typed=False)
+    return c.collection(await c.dir.list_groups(c.actor, opts.query), "groups", opts, typed=False)
 
 
 async def count_groups(c: Ctx) -> GraphResponse:
@@ -84,7 +85,7 @@ async def _count(c: Ctx, type_: str) -> GraphResponse:
     opts = c.options(type_)
     q = opts.query
     q.count, q.top, q.after = True, 1, None
-    page = c.dir.list_users(c.actor, q) if type_ == "user" else c.dir.list_groups(c.actor, q)
+    page = await c.dir.list_users(c.actor, q) if type_ == "user" else await c.dir.list_groups(c.actor, q)
     return c.text(str(page.count or 0))
 
 
@@ -104,7 +105,7 @@ async def create_group(c: Ctx) -> GraphResponse:
 
 async def get_group(c: Ctx) -> GraphResponse:
     opts = c.options("group", collection=False)
-    return c.entity(c.dir.get_group(c.actor, c.args["gid"]), opts)
+    return c.entity(await c.dir.get_group(c.actor, c.args["gid"]), opts)
 
 
 async def update_group(c: Ctx) -> GraphResponse:
@@ -122,7 +123,7 @@ async def delete_group(c: Ctx) -> GraphResponse:
 # -- directoryObjects ---------------------------------------------------------------------
 async def get_directory_object(c: Ctx) -> GraphResponse:
     opts = c.options("directoryObject", collection=False)
-    return c.entity(c.dir.get_directory_object(c.actor, c.args["id"]), opts, entity_set="directoryObjects")
+    return c.entity(await c.dir.get_directory_object(c.actor, c.args["id"]), opts, entity_set="directoryObjects")
 
 
 async def seed(c: Ctx) -> GraphResponse:
@@ -135,7 +136,8 @@ async def seed(c: Ctx) -> GraphResponse:
     """
     body = await c.body_json()
     try:
-        plans = seeding.plan(c.dir.store, c.actor.tenant_id, body, existing="refuse", tenants=False)
+        # the planner reads synchronously (it is the CLI's too): on a thread, never on the loop
+        plans = await asyncio.to_thread(seeding.plan, c.dir.store, c.actor.tenant_id, body, existing="refuse", tenants=False)
     except seeding.SeedError as exc:
         raise exc.error from None
     await seeding.write(c.dir.store, plans[0])

@@ -22,21 +22,21 @@ def _query(c: Ctx) -> Options:
     return opts
 
 
-def _page(c: Ctx, relation: str, q: ListQuery) -> Page:
+async def _page(c: Ctx, relation: str, q: ListQuery) -> Page:
     a = c.actor
     if relation == "members":
-        return c.dir.list_members(a, c.args["gid"], q, c.version)
+        return await c.dir.list_members(a, c.args["gid"], q, c.version)
     if relation == "owners":
-        return c.dir.list_owners(a, c.args["gid"], q, c.version)
+        return await c.dir.list_owners(a, c.args["gid"], q, c.version)
     if relation == "userMemberOf":
-        return c.dir.list_member_of(a, user_key(c), q, user=True)
-    return c.dir.list_member_of(a, c.args["gid"], q, user=False)
+        return await c.dir.list_member_of(a, user_key(c), q, user=True)
+    return await c.dir.list_member_of(a, c.args["gid"], q, user=False)
 
 
 async def _list(c: Ctx, relation: str) -> GraphResponse:
     opts = _query(c)
     opts.query.rendered = c.rendering if opts.select is None else None
-    page = _page(c, relation, opts.query)
+    page = await _page(c, relation, opts.query)
     return c.collection(page, ENTITY_SETS.get(c.args.get("cast", ""), "directoryObjects"), opts, typed=True)
 
 
@@ -46,7 +46,7 @@ async def _count(c: Ctx, relation: str) -> GraphResponse:
         raise errors.count_not_supported()
     q = _query(c).query
     q.count, q.top, q.after = True, 1, None
-    return c.text(str(_page(c, relation, q).count or 0))
+    return c.text(str((await _page(c, relation, q)).count or 0))
 
 
 async def list_members(c: Ctx) -> GraphResponse:
@@ -59,15 +59,15 @@ async def count_members(c: Ctx) -> GraphResponse:
 
 async def list_member_refs(c: Ctx) -> GraphResponse:
     opts = _query(c)
-    return c.refs(_page(c, "members", opts.query), opts)
+    return c.refs(await _page(c, "members", opts.query), opts)
 
 
 async def get_member(c: Ctx) -> GraphResponse:
     """``GET /groups/{id}/members/{id}``: the member as a directoryObject, if it is a member."""
     opts = c.options("directoryObject", collection=False)
-    group = c.dir.resolve_group(c.actor.tenant_id, c.args["gid"])
-    obj = c.dir.get_directory_object(c.actor, c.args["mid"])
-    if not c.app.store.is_member(c.actor.tenant_id, group.id, obj.id):
+    group = await c.dir.resolve_group(c.actor.tenant_id, c.args["gid"])
+    obj = await c.dir.get_directory_object(c.actor, c.args["mid"])
+    if not await c.app.store.is_member(c.actor.tenant_id, group.id, obj.id):
         raise errors.not_found(c.args["mid"])
     return c.entity(obj, opts, entity_set="directoryObjects")
 
@@ -112,7 +112,7 @@ async def count_owners(c: Ctx) -> GraphResponse:
 
 async def list_owner_refs(c: Ctx) -> GraphResponse:
     opts = _query(c)
-    return c.refs(_page(c, "owners", opts.query), opts)
+    return c.refs(await _page(c, "owners", opts.query), opts)
 
 
 async def add_owner(c: Ctx) -> GraphResponse:
