@@ -24,7 +24,8 @@ from starlette.applications import Starlette
 
 from graphdir.query import ListQuery
 from graphdir.store import sqlite as sqlite_store
-from graphdir.store.base import InvalidInput, InvalidPosition, StoreError, Unavailable
+from graphdir.store.base import InvalidInput, InvalidPosition, StoredObject, StoreError, Unavailable
+from graphdir.web.app import store_error
 from http_helpers import BASE_URL, EVENTUAL, Api, assert_error, assert_no_content
 
 MSG_SKIPTOKEN = "Invalid skip token: the $skiptoken value is not valid for this request."
@@ -253,6 +254,28 @@ def test_a_write_functions_storage_errors_reach_the_caller_translated(tmp_path: 
         store.close()
     assert [type(r) for r in results] == [sqlite_store.Conflict, InvalidInput, StoreError], results
     assert type(raised.value) is StoreError
+
+
+def test_a_conflict_names_the_duplicated_property_never_the_databases_text(tmp_path: Any) -> None:
+    """A uniqueness violation reaches the client as Graph's message naming the property: SQLite's
+    "UNIQUE constraint failed: objects.tenant_id, objects.upn" never leaves the store."""
+    store = sqlite_store.SqliteStore(tmp_path / "u.db")
+    store.open()
+    user = {"userPrincipalName": "a@x.example", "displayName": "A"}
+
+    def twice(tx: sqlite_store.SqliteTxn) -> None:
+        tx.insert(StoredObject("t", "00000000-0000-0000-0000-00000000000a", "user", dict(user), "2026-01-01T00:00:00Z"))
+        tx.insert(StoredObject("t", "00000000-0000-0000-0000-00000000000b", "user", dict(user), "2026-01-01T00:00:00Z"))
+
+    try:
+        with pytest.raises(sqlite_store.Conflict) as raised:
+            store.write_sync("t", twice)
+    finally:
+        store.close()
+    assert raised.value.what == "userPrincipalName"
+    err = store_error(raised.value, "POST", "/v1.0/users")
+    assert (err.status, err.code) == (400, "Request_BadRequest")
+    assert err.message == "Another object with the same value for property userPrincipalName already exists."
 
 
 @pytest.mark.anyio

@@ -32,7 +32,9 @@ class StoreError(Exception):
 
 
 class Conflict(StoreError):
-    """A uniqueness rule was violated (e.g. a duplicate userPrincipalName)."""
+    """A uniqueness rule was violated (e.g. a duplicate userPrincipalName). ``what`` names the Graph
+    property or relationship that is duplicated, never the database's own text (which must not reach
+    a client)."""
 
     def __init__(self, what: str) -> None:
         super().__init__(what)

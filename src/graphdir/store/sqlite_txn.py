@@ -90,6 +90,17 @@ _UNAVAILABLE = frozenset(
 )
 
 
+#: The Graph property (or relationship) each of SQLite's uniqueness rules protects, by the columns
+#: its "UNIQUE constraint failed: …" message names: a Conflict names that, never the database's text.
+_UNIQUE_SUBJECTS = (("objects.upn", "userPrincipalName"), ("members.", "members"), ("owners.", "owners"), ("applications.", "appId"))
+
+
+def conflict(exc: sqlite3.IntegrityError) -> Conflict:
+    """A uniqueness violation as a :class:`Conflict` naming what is duplicated (no SQLite text)."""
+    text = str(exc)
+    return Conflict(next((subject for cols, subject in _UNIQUE_SUBJECTS if cols in text), "id"))
+
+
 def translate(exc: BaseException) -> BaseException:
     """A storage exception as the :class:`StoreError` that says whose fault it is; others unchanged.
 
@@ -106,7 +117,7 @@ def translate(exc: BaseException) -> BaseException:
     if not isinstance(exc, sqlite3.Error):
         return exc
     if isinstance(exc, sqlite3.IntegrityError):
-        return Conflict(str(exc))
+        return conflict(exc)
     code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
     if isinstance(exc, sqlite3.DataError) or code == sqlite3.SQLITE_TOOBIG:
         return InvalidInput(str(exc))
@@ -220,7 +231,7 @@ class SqliteTxn(SqliteView):
         try:
             self.conn.execute(INSERT_OBJECT, object_columns(obj, self.render))
         except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
+            raise conflict(exc) from exc
 
     def update(self, obj: StoredObject) -> None:
         self._cache.pop((self.tenant_id, obj.id), None)
@@ -232,7 +243,7 @@ class SqliteTxn(SqliteView):
                 (c[3], c[4], c[5], c[7], c[8], c[9], c[10], c[0], c[1]),
             )
         except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
+            raise conflict(exc) from exc
 
     def purge(self, object_id: str) -> None:
         t = self.tenant_id

@@ -28,7 +28,7 @@ from graphdir.auth.tokens import KeyRing, Validator
 from graphdir.directory.rights import Actor
 from graphdir.directory.service import Directory
 from graphdir.settings import Settings
-from graphdir.store.base import Conflict, InvalidInput, InvalidPosition, StoreError, Unavailable
+from graphdir.store.base import Conflict, Gone, InvalidInput, InvalidPosition, StoreError, Unavailable
 from graphdir.web import responses
 from graphdir.web.authority import authority_routes
 from graphdir.web.context import Ctx
@@ -195,7 +195,9 @@ def store_error(exc: StoreError, method: str, path: str) -> errors.GraphError:
     """The Graph error for a storage failure, by cause: the client's (400), an unavailable store (503 +
     ``Retry-After``, the only one worth a retry) or a bug (500, logged; never a 503, which the SDKs retry)."""
     if isinstance(exc, Conflict):
-        return errors.bad_request(f"Another object with the same value already exists ({exc.what}).")
+        return errors.bad_request(f"Another object with the same value for property {exc.what} already exists.")
+    if isinstance(exc, Gone):  # what the write referred to was deleted by another request meanwhile
+        return errors.not_found(exc.args[0] if exc.args else "")
     if isinstance(exc, InvalidPosition):  # a forged $skiptoken the options did not catch
         return errors.invalid_skip_token()
     if isinstance(exc, InvalidInput):
