@@ -137,8 +137,10 @@ def _write(path: Path, text: str) -> str:
     ("serve --config missing.toml", ("missing.toml", "does not exist")),
     ("serve --config unknown.toml", ("unknown setting 'colour'",)),
     ("serve --config typed.toml", ("'port' must be an integer",)),
-    ("serve --db postgresql://localhost/graphdir", ("unsupported database URL", "postgresql://")),
-    ("token --db postgresql://localhost/graphdir", ("unsupported database URL",)),
+    ("serve --db mysql://localhost/graphdir", ("unsupported database URL", "mysql://", "postgresql://")),
+    ("token --db mysql://localhost/graphdir", ("unsupported database URL",)),
+    ("serve --workers 2", ("workers > 1 needs a postgresql:// database", "one writer")),
+    ("serve --workers 0", ("workers must be at least 1, got 0",)),
     ("token --lifetime -100", ("--lifetime", "-100")),
     ("token --lifetime 0", ("--lifetime",)),
     ("seed bad.json", ("bad.json", "not valid JSON")),
@@ -161,6 +163,12 @@ def test_user_mistakes_are_one_line_and_exit_2(env: Path, case: str, words: tupl
     _write(Path("unknown-prop.json"), '[{"type": "device", "displayName": "d", "colour": "red"}]')
     one_line_error(run(*case.split()), *words)
     assert not (env / "data").exists()  # nothing was created
+
+
+def test_a_password_in_a_database_url_is_never_printed(env: Path) -> None:
+    done = run("serve", "--db", "mysql://graph:s3cret@db.example/graphdir")
+    one_line_error(done, "unsupported database URL", "mysql://graph:***@db.example/graphdir")
+    assert "s3cret" not in done.stdout + done.stderr
 
 
 def test_databases_that_cannot_be_opened(env: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from graphdir.settings import Settings
+from graphdir.settings import POSTGRES_SCHEMES, Settings, redact_url
 from graphdir.store.base import Store
 
 
@@ -42,4 +42,10 @@ def open_store(settings: Settings) -> Store:
             settings.sqlite_path, settings.writer_batch_max, settings.checkpoint_interval, render=renderings(),
             mmap_size=settings.sqlite_mmap_size,
         )
-    raise ValueError(f"unsupported database URL {url!r} (supported: sqlite:///path)")
+    if url.startswith(POSTGRES_SCHEMES):
+        from graphdir.odata.serialize import renderings
+        from graphdir.store.postgres import PostgresStore
+
+        store: Store = PostgresStore(url, settings.writer_batch_max, render=renderings())
+        return store
+    raise ValueError(f"unsupported database URL {redact_url(url)!r} (supported: sqlite:///path, postgresql://…)")

@@ -17,7 +17,7 @@ import click
 from graphdir import bootstrap, cli_identity, identity
 from graphdir.auth.tokens import KeyRing, mint
 from graphdir.cli_common import OneLineErrors, UserError, config_option, db_option, load, opened_store, require_database, tenant_id_for
-from graphdir.settings import ENV_PREFIX, Settings
+from graphdir.settings import ENV_PREFIX, Settings, redact_url
 
 _SERVE_ROLES = ["Directory.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.ReadWrite.All", "Graphdir.Admin"]
 
@@ -81,7 +81,7 @@ def serve(config: str | None, host: str | None, port: int | None, database_url: 
         ssl = {"ssl_cert": files.cert, "ssl_key": files.key}
         scheme = "https"
     base = f"{scheme}://{settings.host}:{settings.port}"
-    click.echo(f"graphdir {_version()} serving {settings.database_url}")
+    click.echo(f"graphdir {_version()} serving {redact_url(settings.database_url)}")
     click.echo(f"base URL:  {base}/v1.0  (and {base}/beta)")
     click.echo(f"tenant id: {tid}")
     click.echo(f"authority: {base}/{tid}  (token endpoint {base}/{tid}/oauth2/v2.0/token)")

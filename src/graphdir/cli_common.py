@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from graphdir import bootstrap, errors, identity
-from graphdir.settings import Settings, SettingsError, load_settings
+from graphdir.settings import Settings, SettingsError, load_settings, redact_url
 from graphdir.store.base import Store, StoreError
 
 config_option = click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (see docs/configuration.md).")
@@ -58,6 +58,8 @@ def load(config: str | None, **overrides: Any) -> Settings:
 
 
 def _missing_database(settings: Settings) -> UserError | None:
+    if not settings.is_sqlite:
+        return None  # a PostgreSQL database that cannot be reached fails to open, saying so
     path = settings.sqlite_path
     if path.exists():
         return None
@@ -84,7 +86,7 @@ def opened_store(settings: Settings, create: bool = False) -> Iterator[Store]:
     """
     if not create:
         require_database(settings)
-    made = _to_be_made(settings.sqlite_path)
+    made = _to_be_made(settings.sqlite_path) if settings.is_sqlite else []
     store = bootstrap.open_store(settings)
     try:
         store.open()
@@ -92,7 +94,7 @@ def opened_store(settings: Settings, create: bool = False) -> Iterator[Store]:
         store.close()
         _remove(made)
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise UserError(f"cannot open the database {settings.database_url}: {reason}") from None
+        raise UserError(f"cannot open the database {redact_url(settings.database_url)}: {reason}") from None
     failed = True
     try:
         bootstrap.default_tenant(store, settings)

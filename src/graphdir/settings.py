@@ -37,6 +37,19 @@ def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     return root / "graphdir"
 
 
+#: URL schemes of the PostgreSQL backend.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit to print: a password in it is replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
 def default_database_url(env: Mapping[str, str] | None = None) -> str:
     return "sqlite:///" + str(default_data_dir(env) / "graphdir.db")
 
@@ -77,7 +90,8 @@ class Settings:
     stall_log: str = ""
     #: ``$top`` above 999: ``error`` (400) or ``cap`` (silently 999).
     top_over_max: str = "error"
-    #: ASGI server workers for ``graphdir serve`` (one writer per database: keep 1 on SQLite).
+    #: Server worker processes for ``graphdir serve``; more than 1 only on PostgreSQL, where every
+    #: worker writes (a SQLite file has one writer: docs/scaling.md#workers).
     workers: int = 1
     #: Serve HTTPS (``graphdir serve --tls``). MSAL and azure-identity accept only https authorities.
     tls: bool = False
@@ -110,9 +124,14 @@ class Settings:
     max_header_bytes: int = 65536
 
     @property
+    def is_sqlite(self) -> bool:
+        """Is the database an embedded SQLite file (else PostgreSQL)?"""
+        return self.database_url.startswith("sqlite:///")
+
+    @property
     def data_dir(self) -> Path:
         """The directory of the database file (generated TLS material lives there)."""
-        if self.database_url.startswith("sqlite:///"):
+        if self.is_sqlite:
             return self.sqlite_path.parent
         return default_data_dir()
 
@@ -173,8 +192,18 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("top_over_max must be 'error' or 'cap'")
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"port must be between 0 and 65535, got {settings.port}")
-    if not settings.database_url.startswith("sqlite:///") or len(settings.database_url) == len("sqlite:///"):
-        raise SettingsError(f"unsupported database URL {settings.database_url!r} (supported: sqlite:///path/to/file.db)")
+    url = settings.database_url
+    if not (url.startswith(POSTGRES_SCHEMES) or (url.startswith("sqlite:///") and len(url) > len("sqlite:///"))):
+        raise SettingsError(
+            f"unsupported database URL {redact_url(url)!r} (supported: sqlite:///path/to/file.db, postgresql://user@host:port/database)"
+        )
+    if settings.workers < 1:
+        raise SettingsError(f"workers must be at least 1, got {settings.workers}")
+    if settings.workers > 1 and settings.is_sqlite:
+        raise SettingsError(
+            "workers > 1 needs a postgresql:// database: a SQLite file has one writer, so graphdir serves it "
+            "from one process (docs/scaling.md#workers)"
+        )
 
 
 def load_settings(file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
