@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install graphdir with its test dependencies into ./.venv and run the whole suite:
 # lint (ruff), types (mypy), unit + HTTP + storage tests, the 1,000,000-member test,
-# and the conformance suite that drives a live `graphdir serve` with the official SDKs and the Azure CLI
-# (installed into .venv-az by scripts/install-az.sh).
+# the conformance suite that drives a live `graphdir serve` with the official SDKs and the Azure CLI
+# (installed into .venv-az by scripts/install-az.sh), and the same storage contract on SQLite and on a
+# throwaway PostgreSQL database (scripts/pg-up.sh, dropped at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,17 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[test,dev]'
 # the Azure CLI for tests/test_azure_cli.py, in its own venv; a failed install only makes that test skip
 ./scripts/install-az.sh || echo "Azure CLI not installed (scripts/install-az.sh failed): tests/test_azure_cli.py will skip" >&2
+
+# PostgreSQL for the storage contract suite and the PostgreSQL-backed live-server tests: a throwaway
+# database for this run (scripts/pg-up.sh starts the server if it is installed but stopped), dropped
+# on exit with every database the tests made from it. GRAPHDIR_SKIP_PG=1 runs without PostgreSQL
+# (those tests then skip, saying why); a given GRAPHDIR_TEST_PG_URL is used as it is and left alone.
+if [ -z "${GRAPHDIR_TEST_PG_URL:-}" ] && [ "${GRAPHDIR_SKIP_PG:-}" != "1" ]; then
+    GRAPHDIR_TEST_PG_URL="$(./scripts/pg-up.sh)"
+    export GRAPHDIR_TEST_PG_URL
+    trap './scripts/pg-down.sh "$GRAPHDIR_TEST_PG_URL" || true' EXIT
+    echo "== PostgreSQL: $GRAPHDIR_TEST_PG_URL (dropped at the end)"
+fi
 
 echo "== ruff"
 ruff check src tests
@@ -34,4 +46,4 @@ if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests: failing on purpose" >&2
     exit 1
 fi
-exit "$rc"
+exit "$rc"  # the EXIT trap drops the run's PostgreSQL database
