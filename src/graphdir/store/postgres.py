@@ -212,11 +212,24 @@ class PostgresStore:
         return pool
 
     async def _q(self, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
+        """One read on a pooled connection. A connection found lost (the server restarted, an
+        administrator ended it while idle in the pool) is dropped, the pool's idle connections are
+        checked, and the read tried once more: reads change nothing, so a retry is safe."""
+        args = tuple(params)
         try:
             pool = await self._pool()
-            async with pool.connection() as conn:
-                cur = await conn.execute(sql, tuple(params))
-                return await cur.fetchall()
+            for attempt in range(2):
+                async with pool.connection() as conn:
+                    try:
+                        cur = await conn.execute(sql, args)
+                        return await cur.fetchall()
+                    except psycopg.OperationalError:
+                        if attempt or not conn.broken:
+                            raise
+                # the broken connection went back to the pool, which discarded it; the others idle
+                # there were probably lost with it: check them all before the second try
+                await pool.check()
+            raise AssertionError("unreachable")  # pragma: no cover
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
@@ -224,6 +237,8 @@ class PostgresStore:
         """Run an awaitable of this store (a read) from code without an event loop (CLI, start-up,
         worker threads), on the store's private event loop; refused on an event loop's thread."""
         if on_event_loop():
+            if asyncio.iscoroutine(aw):
+                aw.close()  # never to run
             raise RuntimeError("a blocking read on an event loop's thread would stall every request: use `await`")
         with self._pools_lock:
             loop = self._sync_loop
