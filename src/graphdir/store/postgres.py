@@ -25,8 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from graphdir.query import ListQuery
 from graphdir.store.base import EdgeWrite, InvalidPosition, Page, Renderings, StoredApp, StoredObject, Unavailable
 from graphdir.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION_TABLE
-from graphdir.store.postgres_backend import connect
-from graphdir.store.postgres_backend import PostgresBackend as PostgresBackend
+from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, pg_object_columns, translate
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.sqlite_txn import now, rendered_row, row_object
@@ -81,14 +80,14 @@ class PostgresStore:
         self._writer.stop()
         with self._pools_lock:
             pools, self._pools = self._pools, {}
-        for loop, task in pools.items():
-            self._close_pool(loop, task)
-        loop, thread = self._sync_loop, self._sync_thread
+        for pool_loop, task in pools.items():
+            self._close_pool(pool_loop, task)
+        sync_loop, thread = self._sync_loop, self._sync_thread
         self._sync_loop = self._sync_thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
+        if sync_loop is not None and thread is not None:
+            sync_loop.call_soon_threadsafe(sync_loop.stop)
             thread.join(timeout=5)
-            loop.close()
+            sync_loop.close()
         self._opened = False
 
     @staticmethod
@@ -222,7 +221,8 @@ class PostgresStore:
                 async with pool.connection() as conn:
                     try:
                         cur = await conn.execute(sql, args)
-                        return await cur.fetchall()
+                        rows: list[tuple[Any, ...]] = await cur.fetchall()
+                        return rows
                     except psycopg.OperationalError:
                         if attempt or not conn.broken:
                             raise
