@@ -165,8 +165,10 @@ POSTGRESQL = _Dialect(
     json_path=lambda prop: prop.split("/"),
     # props is stored as text, the exact JSON written (as in SQLite): cast to jsonb to read a value
     json_text=_pg_text("o.props::jsonb #>> %s"),
-    json_elements="jsonb_array_elements_text(o.props::jsonb #> %s) AS j(value)",
-    json_bool=lambda expr: f"({expr})::boolean",
+    # lax '$[*]': an array's elements, a scalar (or null) as one element, as SQLite's json_each
+    json_elements="jsonb_array_elements_text(jsonb_path_query_array(o.props::jsonb #> %s, '$[*]')) AS j(value)",
+    # JSON true/false; anything else is no boolean (SQLite's json_extract compares it unequal), never a cast error
+    json_bool=lambda expr: f"(CASE {expr} WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)",
     bool_param=bool,
     instant=lambda expr: f"({expr})::timestamptz",
     ci_eq=lambda expr, ph: f"lower({_pg_text(expr)}) = lower({_pg_param(ph)})",
