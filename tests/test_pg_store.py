@@ -583,3 +583,16 @@ def test_filters_and_searches_answer_as_sqlite(store: PostgresStore, tmp_path: P
         fuzz_search()
     finally:
         lite.close()
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    """Nothing listens on port 1: opening, reading and schema_version answer Unavailable (503), not a bug."""
+    dead = "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"
+    s = PostgresStore(dead, pool_timeout=0.5)
+    with pytest.raises(Unavailable):
+        s.open()
+    with pytest.raises(Unavailable):
+        s.schema_version()
+    with pytest.raises(Unavailable):
+        s.sync(s.get(TID, "x"))
+    s.close()

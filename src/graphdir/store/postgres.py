@@ -71,8 +71,11 @@ class PostgresStore:
         if self._opened:
             return
         self.migrate()
-        self.refresh_renderings()
-        self._writer.start()
+        try:
+            self.refresh_renderings()
+            self._writer.start()
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
         self._opened = True
 
     def close(self) -> None:
@@ -199,7 +202,14 @@ class PostgresStore:
                 task = self._pools.get(loop)
                 if task is None:
                     task = self._pools[loop] = loop.create_task(self._open_pool())
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except BaseException:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                with self._pools_lock:
+                    if self._pools.get(loop) is task:
+                        del self._pools[loop]  # the next read tries again
+            raise
 
     async def _open_pool(self) -> AsyncConnectionPool[Any]:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
