@@ -6,8 +6,25 @@ false). Reads are ``async`` and use an :class:`psycopg_pool.AsyncConnectionPool`
 (granian runs one loop per worker thread), in autocommit: each read sees the latest commit.
 Listings are keyset-paginated exactly like SQLite's (same :class:`Page`, same positions).
 
-Where PostgreSQL cannot behave exactly like SQLite, see docs in ``postgres_txn.translate`` and the
-module notes of :mod:`graphdir.store.pg_migrations`.
+Ordering and case folding are SQLite's: text is ``COLLATE "C"`` (bytewise) and ``lower()`` of it
+folds ASCII letters only, as NOCASE does. Where PostgreSQL cannot behave exactly like SQLite:
+
+* **NUL characters**: text and jsonb cannot hold one; a write or a query value with one is
+  :class:`~graphdir.store.base.InvalidInput` (400) where SQLite stores or compares it.
+* **Indexed values too large for an index entry** (an id, a userPrincipalName, a displayName over
+  ~2,700 bytes once compressed: B-tree entries are limited to a third of a page) are InvalidInput;
+  SQLite takes up to its 1 GB length limit.
+* **Datetime filters** cast the stored value: one that is no datetime makes the query InvalidInput,
+  where SQLite's ``julianday()`` makes the clause false. A JSON *string* "true" in a boolean
+  property compares equal to ``true`` (SQLite: unequal).
+* **Concurrency**: SQLite has one writer per database; here several workers' transactions run
+  side by side under READ COMMITTED. Rules backed by a unique index or a foreign key hold
+  (:class:`Conflict`, :class:`Gone`), but a check a write function makes in Python (the last owner,
+  a nesting cycle) can race with another worker's write; deadlocks and lost connections are
+  :class:`Unavailable`. A COMMIT whose connection was lost may have committed.
+* **Change numbers** are gap-free per tenant from 1 (SQLite's come from one counter for all tenants).
+* **Edges need their objects** (foreign keys): ``bulk_load`` of an edge to a missing object fails,
+  where SQLite stores it. Global ``meta`` rows live under the tenant id ``''``.
 """
 
 from __future__ import annotations
