@@ -602,3 +602,37 @@ def test_an_unreachable_server_is_unavailable() -> None:
     with pytest.raises(Unavailable):
         s.sync(s.get(TID, "x"))
     s.close()
+
+
+def test_transaction_reads_and_edge_writes(store: PostgresStore, url: str) -> None:
+    """The Txn verbs the directory uses, inside the writer's transaction: edges, owners, nesting, purge."""
+    insert(store, group("a", "A"), group("b", "B"), group("c", "C"), user("u1", "One", "One@x"), user("u2", "Two"),
+           members=(("a", "b"), ("b", "c"), ("c", "u1")))
+
+    def fn(tx: PgTxn) -> dict[str, Any]:
+        got = tx.get_by_upn("ONE@X")
+        out: dict[str, Any] = {"upn": got.id if got else None, "ancestors": tx.ancestors("c")}
+        out["owners"] = [tx.add_owner("a", "u1", "user"), tx.add_owner("a", "u2", "user"), tx.add_owner("a", "u2", "user")]
+        out["count"] = tx.count_owners("a")
+        out["has"] = (tx.has_member("c", "u1"), tx.has_member("c", "u2"), tx.has_owner("a", "u2"))
+        out["removed"] = (tx.remove_owner("a", "u2"), tx.remove_owner("a", "u2"), tx.remove_member("c", "u1"), tx.remove_member("c", "u1"))
+        copy = tx.get("a")
+        assert copy is not None
+        copy.props["description"] = "changed"
+        assert tx.peek("a") is not None and "description" not in tx.peek("a").props  # type: ignore[union-attr]
+        tx.update(copy)
+        tx.purge("b")  # its edges go with it (ON DELETE CASCADE)
+        assert tx.delete_application("none") is False and tx.unassign_role("p", "r") is False
+        return out
+
+    out = store.write_sync(TID, fn)
+    assert out["upn"] == "u1" and out["ancestors"] == {"a", "b"}
+    assert out["owners"] == [True, True, False] and out["count"] == 2
+    assert out["has"] == (True, False, True) and out["removed"] == (True, False, True, False)
+    got = store.sync(store.get(TID, "a"))
+    assert got is not None and got.props["description"] == "changed"
+    assert store.sync(store.get(TID, "b")) is None
+    assert not store.sync(store.is_member(TID, "a", "b")) and not store.sync(store.is_member(TID, "b", "c"))
+    assert [o.id for o in store.sync(store.list_owners(TID, "a", ListQuery())).items] == ["u1"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM members WHERE tenant_id=%s", (TID,)).fetchone() == (0,)
