@@ -1,8 +1,8 @@
 """The PostgreSQL store against a real PostgreSQL server (issue 10).
 
-Runs when ``GRAPHDIR_TEST_PG_URL`` names an administrator connection (e.g.
-``postgresql://postgres@127.0.0.1:5432/postgres``): a throwaway database is created for the session
-and dropped at its end. Skipped otherwise.
+Runs when ``GRAPHDIR_TEST_PG_URL`` names the run's database (``scripts/test.sh`` makes one; see
+tests/pg_helpers.py): a throwaway database is created for the session and dropped at its end.
+Skipped otherwise.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import inspect
 import os
 import random
 import threading
-import uuid
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ from graphdir.store.pg_migrations import LATEST, MIGRATIONS
 from graphdir.store.postgres import PostgresStore
 from graphdir.store.postgres_txn import PgTxn, PgView
 from graphdir.store.sqlite import SqliteStore
+from pg_helpers import fresh_database
 
 ADMIN_URL = os.environ.get("GRAPHDIR_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="GRAPHDIR_TEST_PG_URL is not set")
@@ -57,15 +58,9 @@ def _with_db(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    assert ADMIN_URL is not None
-    name = f"gd_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_db(ADMIN_URL, name)
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A database of this run's for the session (tests/pg_helpers.py), dropped at its end."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -354,6 +349,44 @@ def test_change_numbers_follow_commit_order_with_two_writers(url: str) -> None:
 
 # -- reads ----------------------------------------------------------------------------------------------
 NAMES = ["beta", "Alpha", "alpha", "Ärger", "zeta", "Zulu", "émile", "_under", "Bravo"]
+
+
+def test_a_tenants_writes_run_one_at_a_time_across_writers(url: str) -> None:
+    """Two writers (two workers) each remove one of a group's two owners, checking in Python that it
+    is not the last: with the tenant's write lock the second sees the first's removal and refuses, as
+    on SQLite; without it both would pass the check and leave the group with no owner."""
+    stores = [PostgresStore(url), PostgresStore(url)]
+    for s in stores:
+        s.open()
+    insert(stores[0], group("g", "G"), user("o1", "One"), user("o2", "Two"))
+    stores[0].write_sync(TID, lambda tx: (tx.add_owner("g", "o1", "user"), tx.add_owner("g", "o2", "user")))
+    outcome: dict[str, str] = {}
+
+    def remove(s: PostgresStore, owner: str, delay: float) -> None:
+        time.sleep(delay)
+
+        def fn(tx: PgTxn) -> None:
+            if tx.count_owners("g") <= 1:
+                raise ValueError("last owner")
+            time.sleep(0.3)  # the other writer starts meanwhile
+            tx.remove_owner("g", owner)
+
+        try:
+            s.write_sync(TID, fn)
+            outcome[owner] = "removed"
+        except ValueError:
+            outcome[owner] = "refused"
+
+    threads = [threading.Thread(target=remove, args=(stores[0], "o1", 0.0)), threading.Thread(target=remove, args=(stores[1], "o2", 0.1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    left = stores[0].sync(stores[0].is_owner(TID, "g", "o2"))
+    for s in stores:
+        s.close()
+    assert outcome == {"o1": "removed", "o2": "refused"}
+    assert left
 
 
 def _nocase(name: str) -> bytes:

@@ -7,6 +7,9 @@
 * The SDKs are async; every test drives them on one session-wide event loop (``run``), so the
   httpx connection pools inside the adapters stay on the loop that created them.
 * ``flavour`` is parametrised over ``v1.0`` (``msgraph``) and ``beta`` (``msgraph_beta``).
+* ``server`` is parametrised over the backends: the embedded SQLite default (one worker) and
+  PostgreSQL with two workers (a fresh database from tests/pg_helpers.py; skipped, saying why, when
+  the run has no PostgreSQL), so the whole suite runs once against each.
 """
 
 from __future__ import annotations
@@ -29,19 +32,28 @@ pytest.register_assert_rewrite("conformance_helpers")
 
 from conformance_helpers import DOMAIN, STARTUP_TIMEOUT, Factory, Flavour, Server, free_port, port_answers, stop_server  # noqa: E402
 
+from pg_helpers import fresh_database  # noqa: E402
+
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[Server]:
-    workdir = Path(tempfile.mkdtemp(prefix="graphdir-conformance-"))
-    db_url = f"sqlite:///{workdir / 'g.db'}"
+@pytest.fixture(scope="session", params=["sqlite", "postgresql-2-workers"])
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    if request.param == "sqlite":
+        workdir = Path(tempfile.mkdtemp(prefix="graphdir-conformance-"))
+        yield from _serve(workdir, f"sqlite:///{workdir / 'g.db'}")
+        return
+    with fresh_database() as url:
+        yield from _serve(Path(tempfile.mkdtemp(prefix="graphdir-conformance-")), url, "--workers", "2")
+
+
+def _serve(workdir: Path, db_url: str, *args: str) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHDIR_")}
     env["GRAPHDIR_DEFAULT_DOMAIN"] = DOMAIN
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "graphdir", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
+        [sys.executable, "-m", "graphdir", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db_url, *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -98,15 +110,15 @@ def run() -> Iterator[Callable[[Awaitable[T]], T]]:
     loop.close()
 
 
-_FLAVOURS: dict[str, Flavour] = {}
+_FLAVOURS: dict[tuple[str, str], Flavour] = {}
 
 
 @pytest.fixture(scope="session", params=["v1.0", "beta"])
 def flavour(request: pytest.FixtureRequest, server: Server) -> Flavour:
-    name = request.param
-    if name not in _FLAVOURS:
-        _FLAVOURS[name] = Flavour(name, server)
-    return _FLAVOURS[name]
+    key = (request.param, server.origin)
+    if key not in _FLAVOURS:
+        _FLAVOURS[key] = Flavour(request.param, server)
+    return _FLAVOURS[key]
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
+import orjson
+
 from graphdir.query import ListQuery
 
 T = TypeVar("T")
@@ -128,6 +130,15 @@ class RecordedChange:
     seq: int
     at: str
     change: Change
+
+
+#: The columns of a change record, in the order :func:`recorded_change` reads them (both backends).
+CHANGE_COLS = "seq, at, object_id, object_type, action, related_id, actor, detail"
+
+
+def recorded_change(r: tuple[Any, ...]) -> RecordedChange:
+    """A ``changes`` row read as :data:`CHANGE_COLS` (``detail`` is JSON text or NULL)."""
+    return RecordedChange(int(r[0]), r[1], Change(r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]) if r[7] else None))
 
 
 @dataclass

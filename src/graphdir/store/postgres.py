@@ -40,7 +40,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from graphdir.query import ListQuery
-from graphdir.store.base import EdgeWrite, InvalidPosition, Page, Renderings, StoredApp, StoredObject, Unavailable
+from graphdir.store.base import CHANGE_COLS, EdgeWrite, InvalidPosition, Page, RecordedChange, Renderings, StoredApp, StoredObject, Unavailable, recorded_change
 from graphdir.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION_TABLE
 from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, pg_object_columns, translate
@@ -456,6 +456,11 @@ class PostgresStore:
                 tx.cur.execute("INSERT INTO members SELECT * FROM bulk_members ON CONFLICT DO NOTHING")
 
             self.write_sync(tenant_id, load_members)
+
+    # -- change records ----------------------------------------------------------------------------
+    async def list_changes(self, tenant_id: str, after: int = 0, limit: int = 1000) -> list[RecordedChange]:
+        rows = await self._q(f"SELECT {CHANGE_COLS} FROM changes WHERE tenant_id=%s AND seq>%s ORDER BY seq LIMIT %s", (tenant_id, after, limit))
+        return [recorded_change(r) for r in rows]
 
     # -- identity (issue 3) ------------------------------------------------------------------------
     async def get_application(self, tenant_id: str, app_id: str) -> StoredApp | None:

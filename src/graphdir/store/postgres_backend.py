@@ -36,6 +36,10 @@ INSERT_CHANGE = "INSERT INTO changes VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
+#: The advisory lock of a tenant's writes: (graphdir's lock class, the tenant id's hash).
+LOCK_TENANT = "SELECT pg_advisory_xact_lock(1735551346, hashtext(%s))"
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     """A synchronous autocommit connection with the session settings graphdir's SQL relies on."""
     conn = psycopg.connect(url, autocommit=True)
@@ -104,6 +108,15 @@ class PostgresBackend:
             self._c().execute("BEGIN")
         self._at = now()
         return True
+
+    def lock_tenants(self, tenants: list[str]) -> None:
+        """One transaction-scoped advisory lock per tenant, in sorted order (no two batches can wait for
+        each other): a tenant's write transactions run one at a time across every worker, as on SQLite,
+        so a check made in Python (the last owner, a nesting cycle) cannot race another worker's write.
+        Writes of different tenants still run side by side."""
+        c = self._c()
+        for tenant in tenants:
+            c.execute(LOCK_TENANT, (tenant,))
 
     def savepoint(self) -> None:
         self._c().execute("SAVEPOINT w")

@@ -122,6 +122,9 @@ class SqliteBackend:
             self.seq[0] = max(self.seq[0], max_seq(c))
         return True
 
+    def lock_tenants(self, tenants: list[str]) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` took the database's one write lock."""
+
     def savepoint(self) -> None:
         self._c().execute("SAVEPOINT w")
 

@@ -67,6 +67,11 @@ class Backend(Protocol[C, V_co]):
         """BEGIN a write transaction; with ``wait=False`` give up at once (False) when another
         connection holds the database's write lock."""
         ...
+    def lock_tenants(self, tenants: list[str]) -> None:
+        """Right after BEGIN: hold the write lock of each tenant the batch writes (given sorted) until
+        COMMIT, so that the checks a write makes in Python see every earlier write of its tenant and no
+        later one, whichever process wrote it (SQLite's one database-wide lock already does that)."""
+        ...
     def savepoint(self) -> None: ...
     def release(self) -> None: ...
     def rollback_to(self) -> None: ...
@@ -218,6 +223,7 @@ class Writer(Generic[C, V]):
         results: list[_Result] = []
         if not b.begin(wait):
             return None
+        b.lock_tenants(sorted({item[0] for item in batch}))
         for tenant_id, fn, _, checked in batch:
             try:
                 if checked:
