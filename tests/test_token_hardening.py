@@ -382,3 +382,35 @@ def test_audience_must_be_a_string(world: World) -> None:
     for aud in (["https://graph.microsoft.com"], {"aud": "http://testserver"}, 3):
         token = w.ring.sign(graph_claims(w.tid_a, "x", roles=READ, aud=aud))
         assert_graph_error(_get(w, token), 401, "InvalidAuthenticationToken", MSG_AUDIENCE)
+
+
+def test_on_postgresql_a_rotation_reaches_running_rings_through_notify() -> None:
+    """A database server has no signal file: a ring that watches (a serving worker) learns of a key added
+    or removed by another process (``graphdir keys rotate`` / ``remove``) through LISTEN/NOTIFY, re-reading
+    the keys on its listener thread, and its check() on the event loop never reads the database."""
+    from graphdir.store.postgres import PostgresStore
+    from pg_helpers import fresh_database
+
+    with fresh_database() as url:
+        serving, other = PostgresStore(url), PostgresStore(url)
+        serving.open()
+        other.open()
+        try:
+            ring = KeyRing(serving)
+            ring.watch()
+            first = ring.active.kid
+            new = KeyRing(other).rotate()
+            deadline = time.monotonic() + 10
+            while new.kid not in {k.kid for k in ring.keys} and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert new.kid in {k.kid for k in ring.keys}
+            assert ring.public_key(new.kid) is not None
+            generation = ring.check()
+            KeyRing(other).remove(first)
+            while ring.public_key(first) is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert ring.public_key(first) is None
+            assert ring.check() == generation + 1  # a removed key empties the token caches
+        finally:
+            other.close()
+            serving.close()

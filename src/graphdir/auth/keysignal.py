@@ -25,6 +25,14 @@ changes from that service until it restarts (it keeps its mapping of the deleted
 
 A database in memory (tests) has no file and no other process; a file that cannot be created
 (a read-only directory) falls back to reading the keys at most every ``fallback_interval`` s.
+
+A database server (PostgreSQL) has no file beside it, and its workers may run on other machines:
+:class:`PushSignal` has the database push the change instead (PostgreSQL's ``LISTEN``/``NOTIFY``).
+Each serving process listens on a thread of its own and re-reads the keys there as soon as a
+rotation is announced (and every ``fallback_interval`` s, in case a notification was lost while its
+connection was down), so the event loop never waits for that read and an unknown ``kid`` is still
+refused from memory. A token signed by a key rotated in by another process is accepted once the
+notification arrived: milliseconds after the rotation's commit.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ import logging
 import mmap
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger("graphdir.auth")
 
@@ -104,3 +114,37 @@ class KeySignal:
         if self._map is not None:
             self._map.close()
             self._map = None
+
+
+#: The notification channel of key changes on a database server.
+CHANNEL = "graphdir_keys"
+
+
+class Notifier(Protocol):
+    """What a database server offers :class:`PushSignal` (``graphdir.store.postgres.PostgresStore``)."""
+
+    def listen(self, channel: str, callback: Callable[[], None], interval: float) -> None: ...
+    def notify(self, channel: str) -> None: ...
+
+
+class PushSignal:
+    """Key changes pushed by the database server to every process (see the module docstring)."""
+
+    def __init__(self, store: Notifier, fallback_interval: float = 2.0) -> None:
+        self._store = store
+        self._fallback = fallback_interval
+
+    def watch(self, reload: Callable[[], None]) -> None:
+        """Call ``reload`` on a thread of the store's after each announced change (and every fallback interval)."""
+        self._store.listen(CHANNEL, reload, self._fallback)
+
+    def changed(self) -> bool:
+        """Never: the listener thread re-reads the keys itself, off the event loop."""
+        return False
+
+    def announce(self) -> None:
+        """Tell every listening process that the keys changed (call after the keys are committed)."""
+        self._store.notify(CHANNEL)
+
+    def close(self) -> None:
+        """Nothing to release: the store stops its listeners when it closes."""

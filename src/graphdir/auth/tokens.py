@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graphdir import errors
 from graphdir.auth.external import ExternalIssuer
-from graphdir.auth.keysignal import KeySignal
+from graphdir.auth.keysignal import KeySignal, PushSignal
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 #: Microsoft Graph's addresses in the national clouds, which tools configured for those clouds name as
@@ -147,7 +147,7 @@ class KeyRing:
     a key: the token caches (:class:`Validator`, the app's actor cache) are emptied when it moves.
     """
 
-    def __init__(self, meta: Any, max_token_lifetime: int = 86400, reload_interval: float = 2.0, signal: KeySignal | None = None) -> None:
+    def __init__(self, meta: Any, max_token_lifetime: int = 86400, reload_interval: float = 2.0, signal: KeySignal | PushSignal | None = None) -> None:
         self._meta = meta
         self._lock = threading.Lock()
         self._max_life = max_token_lifetime
@@ -155,8 +155,21 @@ class KeyRing:
         self.generation = 0
         self.keys: list[SigningKey] = []
         self._public: dict[str, Any] = {}
-        self._signal = signal if signal is not None else KeySignal(_signal_path(meta), reload_interval)
+        self._signal: KeySignal | PushSignal
+        if signal is not None:
+            self._signal = signal
+        elif callable(getattr(meta, "listen", None)):  # a database server: it pushes changes
+            self._signal = PushSignal(meta, reload_interval)
+        else:
+            self._signal = KeySignal(_signal_path(meta), reload_interval)
         self.load()
+
+    def watch(self) -> None:
+        """Serving processes: follow rotations made by other processes. With a signal file that is one
+        memory read per request (:meth:`check`); on a database server the store's listener thread
+        re-reads the keys as soon as a change is announced (:class:`PushSignal`)."""
+        if isinstance(self._signal, PushSignal):
+            self._signal.watch(lambda: self.refresh(force=True))
 
     def load(self) -> None:
         raw = self._meta.sync(self._meta.get_meta(_META_KEY))

@@ -32,11 +32,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from graphdir.query import ListQuery
@@ -66,6 +68,14 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")  # datetimes without an offset are UTC, as SQLite's julianday() reads them
 
 
+def _call(callback: Callable[[], None]) -> None:
+    """A listener's callback: a failure is logged, never the end of the listener."""
+    try:
+        callback()
+    except Exception as exc:  # noqa: BLE001 - e.g. the database went away for a moment
+        log.warning("a notification's callback failed: %s", exc)
+
+
 class PostgresStore:
     """:class:`graphdir.store.base.Store` on PostgreSQL."""
 
@@ -81,7 +91,45 @@ class PostgresStore:
         self._pools_lock = threading.Lock()
         self._sync_loop: asyncio.AbstractEventLoop | None = None
         self._sync_thread: threading.Thread | None = None
+        self._listeners: list[threading.Thread] = []
+        self._stop_listening = threading.Event()
         self._opened = False
+
+    # -- notifications (LISTEN/NOTIFY) -----------------------------------------------
+    def listen(self, channel: str, callback: Callable[[], None], interval: float) -> None:
+        """Call ``callback`` on a thread of its own whenever ``channel`` is notified, once when listening
+        starts (and after each reconnection: notifications sent meanwhile were lost) and every
+        ``interval`` seconds in between, until the store closes. The thread keeps one connection."""
+        self._stop_listening.clear()
+
+        def run() -> None:
+            while not self._stop_listening.is_set():
+                try:
+                    with psycopg.connect(self.url, autocommit=True) as conn:
+                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                        _call(callback)
+                        last = time.monotonic()
+                        while not self._stop_listening.is_set():
+                            # short waits, so that close() is not kept waiting
+                            notified = any(True for _ in conn.notifies(timeout=0.25, stop_after=1))
+                            if notified or time.monotonic() - last >= interval:
+                                _call(callback)
+                                last = time.monotonic()
+                except psycopg.Error as exc:
+                    log.warning("listening for %s failed (%s): trying again in %s s", channel, exc, interval)
+                    self._stop_listening.wait(interval)
+
+        thread = threading.Thread(target=run, name=f"graphdir-listen-{channel}", daemon=True)
+        thread.start()
+        self._listeners.append(thread)
+
+    def notify(self, channel: str) -> None:
+        """``NOTIFY channel`` (after the change it announces was committed)."""
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel)))
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> None:
@@ -96,7 +144,11 @@ class PostgresStore:
         self._opened = True
 
     def close(self) -> None:
-        """Commit what is queued, close the writer's connection and every read pool (any thread)."""
+        """Commit what is queued, close the writer's connection, the listeners and every read pool (any thread)."""
+        self._stop_listening.set()
+        for listener in self._listeners:
+            listener.join(timeout=5)
+        self._listeners = []
         self._writer.stop()
         with self._pools_lock:
             pools, self._pools = self._pools, {}

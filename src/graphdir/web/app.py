@@ -24,7 +24,7 @@ from graphdir import bootstrap, errors, stalls
 from graphdir.auth.authority import Authority
 from graphdir.auth.external import load_external_issuers
 from graphdir.auth.permissions import Perms, actor_from_claims, authorize
-from graphdir.auth.tokens import KeyRing, Validator
+from graphdir.auth.tokens import MSG_ISSUER, KeyRing, Validator
 from graphdir.directory.rights import Actor
 from graphdir.directory.service import Directory
 from graphdir.settings import Settings
@@ -64,6 +64,14 @@ def _segments(path: str) -> list[str]:
     return out
 
 
+class _UncachedTenant(Exception):
+    """The validator met a tenant id this process has not looked up yet (see ``GraphApp.known_tenant``)."""
+
+    def __init__(self, tid: str) -> None:
+        super().__init__(tid)
+        self.tid = tid
+
+
 class GraphApp:
     """The service's parts, built once per process."""
 
@@ -88,8 +96,10 @@ class GraphApp:
     def start(self) -> None:
         self.store.open()
         self.tenant = bootstrap.default_tenant(self.store, self.settings)
+        self._tenants = {t["id"] for t in self.store.sync(self.store.list_tenants())}
         self.app_id = bootstrap.default_app_id(self.store)
         self.ring = KeyRing(self.store, max_token_lifetime=max(self.settings.token_lifetime, 86400))
+        self.ring.watch()
         external = load_external_issuers(self.settings.external_issuers_file)
         self.validator = Validator(self.ring, self.known_tenant, self.settings.clock_skew, external=external,
                                    own_names=(self.settings.public_base_url,))  # fmt: skip
@@ -105,12 +115,19 @@ class GraphApp:
         self.store.close()
 
     def known_tenant(self, tid: str) -> bool:
+        """The validator's tenant check, from memory (it runs on the event loop, where a database server
+        may not be read synchronously): a tenant not seen yet is looked up by :meth:`handle`, awaited."""
         if tid in self._tenants:
             return True
-        if self.store.sync(self.store.get_tenant(tid)) is not None:
-            self._tenants.add(tid)
-            return True
-        return False
+        raise _UncachedTenant(tid)
+
+    async def _learn_tenant(self, tid: str, request: GraphRequest) -> Actor:
+        """A token of a tenant this process has not seen yet (created by another process since start-up):
+        one awaited read, then the tenant is known (tenants are never deleted) and the token validated."""
+        if await self.store.get_tenant(tid) is None:
+            raise errors.unauthenticated(MSG_ISSUER)
+        self._tenants.add(tid)
+        return self._actor(request)
 
     # -- helpers for handlers -----------------------------------------------------------------
     def public_base(self, request: Request | GraphRequest) -> str:
@@ -171,7 +188,10 @@ class GraphApp:
             match = router.match(request.method, _segments(path))
             perms = match.route.perms
             if isinstance(perms, Perms):
-                actor = self._actor(request)
+                try:
+                    actor = self._actor(request)
+                except _UncachedTenant as miss:
+                    actor = await self._learn_tenant(miss.tid, request)
                 if match.route.delegated_only and not actor.delegated:
                     raise me_needs_delegated()  # before the permission check: roles cannot help
                 authorize(actor, perms)
