@@ -279,7 +279,7 @@ class Bench:
         from graphdir.odata.options import encode_skiptoken
         from graphdir.settings import load_settings
 
-        scale = seed.QUICK if self.o["quick"] else seed.FULL
+        scale = self.o.get("scale") or (seed.QUICK if self.o["quick"] else seed.FULL)
         self.meta["scale"] = seed.scale_dict(scale)
         self.work.mkdir(parents=True, exist_ok=True)
         db = self.work / "graphdir.db"
