@@ -141,6 +141,7 @@ class BackendsBench(Bench):
         self.pg_name = _admin_url(self.pg_url)[1]
         self.cfg: Config | None = None
         self.pg_created = False
+        self.cfgs: list[Config] = []
 
     def use(self, cfg: Config) -> None:
         self.cfg, self.server = cfg, cfg.server
@@ -178,7 +179,30 @@ class BackendsBench(Bench):
         return [c for c in super().cases() if c.name in CASES]
 
     # -- measuring: PostgreSQL's backend CPU beside graphdir's -----------------------------------
+    def settle(self, quiet: float = 0.02, most: float = 15.0) -> float:
+        """Wait until every bench server and the bench database's backends are idle (< ``quiet`` CPU
+        seconds per 0.25 s): when wrk stops, up to 64 requests are still queued in the server it
+        loaded (64 pages of 999 members take seconds), and they must not run during the next case,
+        which may be another configuration's. Returns the seconds waited."""
+        from bench.run import session_cpu
+
+        sids = [c.server.sid for c in self.cfgs if c.server is not None and c.server.proc is not None]
+
+        def busy() -> float:
+            return sum(session_cpu(s) for s in sids) + pg_backend_cpu(self.pg_name)
+
+        t0 = time.perf_counter()
+        before = busy()
+        while time.perf_counter() - t0 < most:
+            time.sleep(0.25)
+            now = busy()
+            if now - before < quiet:
+                break
+            before = now
+        return time.perf_counter() - t0
+
     def _wrk(self, case: Case, pool: str | None, skip: int, duration: int, conns: int) -> dict[str, Any]:
+        self.settle()
         pg = self.cfg is not None and self.cfg.backend == "postgresql"
         d0 = pg_backend_cpu(self.pg_name) if pg else 0.0
         r = super()._wrk(case, pool, skip, duration, conns)
@@ -348,7 +372,7 @@ def main(**o: Any) -> None:
         raise click.ClickException("wrk is missing: run bench/setup.sh (or apt-get install wrk)")
     started = time.time()
     b = BackendsBench(o)
-    cfgs = configs(not o["no_pin"])
+    cfgs = b.cfgs = configs(not o["no_pin"])
 
     def _term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
