@@ -328,7 +328,8 @@ def report_md(meta: dict[str, Any], s: dict[str, dict[str, dict[str, Any]]], t: 
         "Ratios: `× own ceiling` = the case's req/s over the trivial 204 route (`ceiling`) served by the **same server in the same "
         "round** (median over rounds); `× sqlite/1 ceiling` = req/s over the sqlite/1 server's ceiling of the same round, so the "
         "configurations compare as plain req/s. graphdir CPU = every process of the server's session; PostgreSQL backends CPU = the "
-        "backends connected to the bench database (not its WAL writer, checkpointer or background writer).\n\n"
+        "backends connected to the bench database (not its WAL writer, checkpointer or background writer). "
+        "Before every run the bench waits until every server and the database's backends are idle.\n\n"
         "Placement: " + "; ".join(f"**{k}**: {v}" for k, v in meta["placement"].items()) + "."
     )
     return f"{head}\n\n{table(s)}\n\nTargets (issue 10):\n\n{targets_md(t)}\n"
