@@ -317,7 +317,8 @@ def targets_md(t: list[dict[str, Any]]) -> str:
 def report_md(meta: dict[str, Any], s: dict[str, dict[str, dict[str, Any]]], t: list[dict[str, Any]]) -> str:
     m, sc, pg = meta["machine"], meta["scale"], meta["postgresql"]
     head = (
-        f"Run of {meta['started']} ({meta['rounds']} interleaved rounds of {meta['duration_s']} s after {meta['warmup_s']} s warm-up, "
+        f"Run of {meta['started']} ({meta['rounds']} interleaved round{'s' if meta['rounds'] != 1 else ''} of {meta['duration_s']} s "
+        f"after {meta['warmup_s']} s warm-up, "
         f"{meta['connections']} connections; medians, except p99: the worst round's). Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}; graphdir {m.get('git', '?')}; Python {m['python']}, SQLite {m['sqlite']}, "
         f"PostgreSQL {pg['version']} on the same box (synchronous_commit={pg['synchronous_commit']}, fsync={pg['fsync']}, "
