@@ -70,7 +70,10 @@ def user_dn(uid: str) -> str:
 
 
 def slapd_version() -> str:
-    out = subprocess.run(["/usr/sbin/slapd", "-VV"], capture_output=True, text=True)
+    try:
+        out = subprocess.run(["/usr/sbin/slapd", "-VV"], capture_output=True, text=True)
+    except OSError:  # not installed (bench/backends.py does not need it)
+        return "?"
     text = (out.stdout + out.stderr).strip().splitlines()
     return text[0].split("$")[1].replace("OpenLDAP:", "").strip() if text and "$" in text[0] else "?"
 

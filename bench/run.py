@@ -162,17 +162,21 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen[Any] | None = No
 # The live server
 # ---------------------------------------------------------------------------------------------
 class Server:
-    """``python -m bench.serve`` = ``graphdir serve`` with the bench factory; its own session, pinned."""
+    """``python -m bench.serve`` = ``graphdir serve`` with the bench factory; its own session, pinned.
 
-    def __init__(self, db: Path, port: int, workdir: Path, cpu: str | None) -> None:
-        self.db, self.port, self.cpu = db, port, cpu
-        self.out = workdir / "serve.out"
+    ``db_url`` is a database URL (``sqlite:///path`` or ``postgresql://…``); ``workers`` goes to
+    ``graphdir serve --workers`` (which refuses more than 1 on SQLite).
+    """
+
+    def __init__(self, db_url: str, port: int, workdir: Path, cpu: str | None, workers: int = 1, name: str = "serve") -> None:
+        self.db_url, self.port, self.cpu, self.workers = db_url, port, cpu, workers
+        self.out = workdir / f"{name}.out"
         self.proc: subprocess.Popen[bytes] | None = None
         self.token = ""
 
     def start(self) -> None:
         env = dict(os.environ, GRAPHDIR_BENCH_NOOP="1", PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-        cmd = [sys.executable, "-m", "bench.serve", "--port", str(self.port), "--db", f"sqlite:///{self.db}"]
+        cmd = [sys.executable, "-m", "bench.serve", "--port", str(self.port), "--db", self.db_url, "--workers", str(self.workers)]
         if self.cpu is not None:
             cmd = ["taskset", "-c", self.cpu, *cmd]
         with open(self.out, "wb") as fh:
@@ -275,7 +279,7 @@ class Bench:
         from graphdir.odata.options import encode_skiptoken
         from graphdir.settings import load_settings
 
-        scale = seed.QUICK if self.o["quick"] else seed.FULL
+        scale = self.o.get("scale") or (seed.QUICK if self.o["quick"] else seed.FULL)
         self.meta["scale"] = seed.scale_dict(scale)
         self.work.mkdir(parents=True, exist_ok=True)
         db = self.work / "graphdir.db"
@@ -795,7 +799,7 @@ def main(**o: Any) -> None:
                       connections=o["connections"],
                       placement="unpinned" if o["no_pin"] else "server (granian worker / raw sqlite / slapd) pinned to core 0, load generator to core 1")
         b.seed()
-        b.server = Server(b.db, o["port"] or free_port(), b.work, b.cpu_server)
+        b.server = Server(f"sqlite:///{b.db}", o["port"] or free_port(), b.work, b.cpu_server)
         b.server.start()
         log(f"== graphdir serve on 127.0.0.1:{b.server.port} (pid {b.server.sid}, workers {b.server.worker_pids()})")
         if b.slapd is not None:

@@ -2,7 +2,7 @@
 
 The bench must measure the real command (its settings, its granian arguments, its worker count);
 the only change is the factory, which wraps graphdir's app and adds the bench's trivial route.
-Usage: ``python -m bench.serve --port N --db sqlite:///path`` (the arguments of ``graphdir serve``).
+Usage: ``python -m bench.serve --port N --db URL [--workers N]`` (the arguments of ``graphdir serve``).
 """
 
 from __future__ import annotations

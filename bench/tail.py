@@ -104,7 +104,7 @@ def run_config(name: str, env: dict[str, str], tpl: Path, pool: str, rounds: int
     b.tenant_id = con.execute("SELECT id FROM tenants LIMIT 1").fetchone()[0]
     con.close()
     b.db = db
-    server = Server(db, free_port(), WORK, "0")
+    server = Server(f"sqlite:///{db}", free_port(), WORK, "0")
     b.server = server
     case = Case("remove", "remove", "graphdir", "http", "DELETE", "/v1.0/groups/{g}/members/{m}/$ref", pool=pool, conns=conns, write="remove")
     out: list[dict[str, Any]] = []
