@@ -15,6 +15,7 @@ another therefore commits after it: per tenant, numbers are gap-free and increas
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,8 +23,8 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from graphdir.store.base import EdgeWrite, Renderings, StoredObject, Unavailable
-from graphdir.store.postgres_txn import EDGE_SQL, PgTxn, PgView, translate
-from graphdir.store.sqlite_txn import now
+from graphdir.store.postgres_txn import EDGE_SQL, GET_OBJECTS, PgTxn, PgView, translate
+from graphdir.store.sqlite_txn import now, row_object
 
 log = logging.getLogger("graphdir.store.postgres")
 
@@ -47,6 +48,47 @@ def connect(url: str) -> psycopg.Connection[Any]:
     return conn
 
 
+class _Miss(Exception):
+    """A dry-run check asked for something the transaction's cache does not hold (see ``prefetch``)."""
+
+    def __init__(self, object_id: str | None) -> None:
+        super().__init__(object_id)
+        self.object_id = object_id
+
+
+class _Probe(PgView):
+    """A view that answers from the transaction's cache only and records what else a check asks for."""
+
+    __slots__ = ("_absent",)
+
+    def __init__(
+        self, cur: psycopg.Cursor[Any], tenant_id: str, cache: dict[tuple[str, str], StoredObject], absent: set[tuple[str, str]]
+    ) -> None:
+        super().__init__(cur, tenant_id, cache)
+        self._absent = absent
+
+    def peek(self, object_id: str) -> StoredObject | None:
+        key = (self.tenant_id, object_id)
+        obj = self._cache.get(key)
+        if obj is None:
+            if key in self._absent:
+                return None  # looked for and not found: the real run finds nothing either (404)
+            raise _Miss(object_id)
+        return obj
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        raise _Miss(None)
+
+    def has_member(self, group_id: str, member_id: str) -> bool:
+        raise _Miss(None)
+
+    def has_owner(self, group_id: str, owner_id: str) -> bool:
+        raise _Miss(None)
+
+    def ancestors(self, group_id: str) -> set[str]:
+        raise _Miss(None)
+
+
 class PostgresBackend:
     """:class:`graphdir.store.writer.Backend` on one psycopg connection (reconnected when lost)."""
 
@@ -64,6 +106,13 @@ class PostgresBackend:
         self._cache: dict[tuple[str, str], StoredObject] = {}
         self._savepoint = False
         self._at = now()
+        #: queue checked writes' statements (psycopg's pipeline mode): off for a batch run again
+        #: statement by statement after a pipelined failure (restart_unpipelined)
+        self.pipelining = True
+        self._unpipelined_once = False
+        self._pipe: Any = None  # the open psycopg Pipeline, if any
+        #: the statements queued in this transaction: (cursor, its change row or None)
+        self._queued: list[tuple[psycopg.Cursor[Any], tuple[Any, ...] | None]] = []
 
     # -- connection -------------------------------------------------------------
     def connect(self) -> None:
@@ -98,6 +147,9 @@ class PostgresBackend:
         self._cache.clear()
         self._pending = []
         self._savepoint = False
+        self._pipe = None
+        self._queued = []
+        self.pipelining, self._unpipelined_once = not self._unpipelined_once, False
         if self.conn is None or self.conn.closed or self.conn.broken:
             self.connect()
         try:
@@ -118,7 +170,64 @@ class PostgresBackend:
         for tenant in tenants:
             c.execute(LOCK_TENANT, (tenant,))
 
+    # -- pipelined checked writes ----------------------------------------------------
+    def prefetch(self, checks: list[tuple[str, Callable[[Any], EdgeWrite]]]) -> None:
+        """Dry-run each check against a view that answers from the transaction's cache only, collect
+        the objects the checks ask for, and read them in one statement per tenant; again for what the
+        checks ask for next (a member after its group). The real checks then find them in the cache.
+        A check that asks for anything else (an owner, the ancestors) stops its dry run; it reads for
+        itself when it runs."""
+        absent: set[tuple[str, str]] = set()
+        pending = checks
+        c = self._c()
+        for _ in range(2):
+            wanted: dict[str, set[str]] = {}
+            again: list[tuple[str, Callable[[Any], EdgeWrite]]] = []
+            for tenant_id, check in pending:
+                try:
+                    check(_Probe(c, tenant_id, self._cache, absent))
+                except _Miss as miss:
+                    if miss.object_id is not None:
+                        wanted.setdefault(tenant_id, set()).add(miss.object_id)
+                        again.append((tenant_id, check))
+                except Exception:  # noqa: BLE001 - the real run raises it again, to its caller
+                    pass
+            if not wanted:
+                return
+            for tenant_id, object_ids in wanted.items():
+                for r in c.execute(GET_OBJECTS, (tenant_id, sorted(object_ids))).fetchall():
+                    obj = row_object(r)
+                    self._cache[(obj.tenant_id, obj.id)] = obj
+                absent.update((tenant_id, i) for i in object_ids if (tenant_id, i) not in self._cache)
+            pending = again
+
+    def _close_pipe(self) -> None:
+        """Send what is queued and wait for the results (they stay with their cursors for settle())."""
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            pipe.__exit__(None, None, None)
+
+    def settle(self) -> list[bool]:
+        self._close_pipe()
+        out: list[bool] = []
+        for cur, change in self._queued:
+            changed = cur.rowcount == 1
+            if changed and change is not None:
+                self._pending.append(change)
+            out.append(changed)
+        self._queued = []
+        return out
+
+    def replayable(self) -> bool:
+        return bool(self._queued) or self._pipe is not None
+
+    def restart_unpipelined(self) -> None:
+        self.rollback()
+        self._unpipelined_once = True
+        self.begin(True)
+
     def savepoint(self) -> None:
+        self._close_pipe()  # a write function reads its statements' results at once
         self._c().execute("SAVEPOINT w")
         self._savepoint = True
 
@@ -145,6 +254,7 @@ class PostgresBackend:
     def end_batch(self) -> None:
         """Number and write the batch's change records: per tenant (in sorted order) one counter bump,
         whose row lock is held until COMMIT; then every row in one ``executemany`` (pipelined)."""
+        self._close_pipe()
         if not self._pending:
             return
         c = self._c()
@@ -162,11 +272,18 @@ class PostgresBackend:
         self._pending = []
 
     def commit(self) -> None:
+        self._close_pipe()
         if self._status() != TransactionStatus.INTRANS:
             raise Unavailable("the transaction was rolled back by the database")
         self._c().execute("COMMIT")
 
     def rollback(self) -> None:
+        pipe, self._pipe, self._queued = self._pipe, None, []
+        if pipe is not None:
+            try:
+                pipe.__exit__(None, None, None)
+            except psycopg.Error:  # the failure being rolled back
+                pass
         self._pending = []
         self._cache.clear()
         self._savepoint = False
@@ -193,13 +310,31 @@ class PostgresBackend:
     def make_view(self, tenant_id: str) -> PgView:
         return PgView(self._c(), tenant_id, self._cache)
 
-    def apply(self, tenant_id: str, m: EdgeWrite) -> bool:
-        """A checked write's one statement. An added edge whose object another transaction deleted
-        meanwhile fails its foreign key: under a savepoint of its own, so the batch goes on (Gone)."""
-        c = self._c()
+    def apply(self, tenant_id: str, m: EdgeWrite) -> bool | None:
+        """A checked write's one statement, queued (None: see :meth:`settle`): the statements of a
+        batch's checked writes travel together, one round trip for the lot, and a check that reads
+        after them waits for them first. The tenant's write lock (:meth:`lock_tenants`) keeps other
+        graphdir writers from deleting the objects an added edge names; should anything else have
+        deleted one, the foreign key fails the pipeline and the writer runs the batch again statement
+        by statement, where the add runs under a savepoint of its own and fails alone (Gone)."""
         ch = m.change
         detail = orjson.dumps(ch.detail).decode() if ch is not None and ch.detail else None
         _, insert, delete = EDGE_SQL[m.relation]
+        if self.pipelining:
+            conn = self.conn
+            assert conn is not None
+            if self._pipe is None:
+                self._pipe = conn.pipeline()
+                self._pipe.__enter__()
+            cur = conn.cursor()
+            if m.op == "add":
+                cur.execute(insert, (tenant_id, m.group_id, m.other_id, m.other_type))
+            else:
+                cur.execute(delete, (tenant_id, m.group_id, m.other_id))
+            row = (tenant_id, self._at, ch.object_id, ch.object_type, ch.action, ch.related_id, ch.actor, detail) if ch is not None else None
+            self._queued.append((cur, row))
+            return None
+        c = self._c()
         if m.op == "add":
             c.execute("SAVEPOINT a")
             try:

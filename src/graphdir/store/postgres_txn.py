@@ -30,6 +30,7 @@ from graphdir.store.sqlite_txn import CACHE_GROUPS, object_columns, row_object
 
 COLS = "o.tenant_id, o.id, o.type, o.props, o.created, o.deleted"
 GET_OBJECT = f"SELECT {COLS} FROM objects o WHERE o.tenant_id=%s AND o.id=%s"
+GET_OBJECTS = f"SELECT {COLS} FROM objects o WHERE o.tenant_id=%s AND o.id = ANY(%s)"
 GET_BY_UPN = f"SELECT {COLS} FROM objects o WHERE o.tenant_id=%s AND o.upn=%s"
 INSERT_OBJECT = (
     "INSERT INTO objects (tenant_id, id, type, display_name, upn, mail_nickname, created, deleted, props, rendered, rendered_version) "

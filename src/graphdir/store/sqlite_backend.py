@@ -122,6 +122,19 @@ class SqliteBackend:
             self.seq[0] = max(self.seq[0], max_seq(c))
         return True
 
+    def prefetch(self, checks: list[tuple[str, Any]]) -> None:
+        """Nothing to do: a read costs microseconds, and the writer's group cache holds the groups."""
+
+    def settle(self) -> list[bool]:
+        """Nothing is ever queued: :meth:`apply` answers at once."""
+        return []
+
+    def replayable(self) -> bool:
+        return False
+
+    def restart_unpipelined(self) -> None:  # pragma: no cover - never asked: nothing is queued
+        raise NotImplementedError
+
     def lock_tenants(self, tenants: list[str]) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` took the database's one write lock."""
 

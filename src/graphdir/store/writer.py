@@ -85,9 +85,24 @@ class Backend(Protocol[C, V_co]):
     def make_view(self, tenant_id: str) -> V_co:
         """A read-only view of the transaction: the argument of a checked write's check."""
         ...
-    def apply(self, tenant_id: str, mutation: EdgeWrite) -> bool:
+    def apply(self, tenant_id: str, mutation: EdgeWrite) -> bool | None:
         """Apply a checked write's mutation as one statement and record its change when it changed
-        something (True); everything that can fail in Python happens before the statement."""
+        something (True); everything that can fail in Python happens before the statement. None: the
+        statement was queued (a network database pipelines them); :meth:`settle` says later."""
+        ...
+    def prefetch(self, checks: list[tuple[str, Callable[[Any], EdgeWrite]]]) -> None:
+        """Before a batch's writes run: read at once, in as few round trips as the database allows,
+        what the checks of its checked writes will read (a dry run of each check finds out)."""
+        ...
+    def settle(self) -> list[bool]:
+        """Whether each statement :meth:`apply` queued changed its edge, in order (their changes recorded)."""
+        ...
+    def replayable(self) -> bool:
+        """Did the transaction fail while statements were queued? Then no error can be pinned on one
+        write: the writer runs the batch again, one statement at a time (:meth:`restart_unpipelined`)."""
+        ...
+    def restart_unpipelined(self) -> None:
+        """Roll back and BEGIN again, this time without queueing statements."""
         ...
     def translate(self, exc: BaseException) -> BaseException:
         """The database's exception as a :class:`StoreError` that says whose fault it is; others unchanged."""
@@ -220,15 +235,41 @@ class Writer(Generic[C, V]):
         """BEGIN and every write of the batch; the caller owns the connection and commits.
         None: ``wait`` was false and another connection holds the write lock (nothing ran)."""
         b = self._backend
-        results: list[_Result] = []
         if not b.begin(wait):
             return None
-        b.lock_tenants(sorted({item[0] for item in batch}))
+        tenants = sorted({item[0] for item in batch})
+        b.lock_tenants(tenants)
+        try:
+            results = self._writes(batch)
+        except BaseException:
+            if not b.replayable():
+                raise
+            # a statement queued by an earlier write failed where a later one waited for a result: run
+            # the batch again statement by statement, so that the failure is that write's alone
+            log.info("writer: a pipelined batch failed; running it again statement by statement")
+            b.restart_unpipelined()
+            b.lock_tenants(tenants)
+            results = self._writes(batch)
+        b.end_batch()  # here, not on the committer: its Python would contend for the GIL
+        return results
+
+    def _writes(self, batch: list[_Item]) -> list[_Result]:
+        """Every write of the batch in the open transaction; a checked write's statement may be queued
+        (:meth:`Backend.apply` answers None) and its outcome settled after the last write."""
+        b = self._backend
+        results: list[_Result] = []
+        checks = [(item[0], item[1]) for item in batch if item[3]]
+        if checks:
+            b.prefetch(checks)
+        queued: list[tuple[int, EdgeWrite]] = []
         for tenant_id, fn, _, checked in batch:
             try:
                 if checked:
                     mutation = fn(b.make_view(tenant_id))  # reads only: nothing to undo when it raises
-                    if not b.apply(tenant_id, mutation) and mutation.unchanged is not None:
+                    changed = b.apply(tenant_id, mutation)
+                    if changed is None:
+                        queued.append((len(results), mutation))
+                    elif not changed and mutation.unchanged is not None:
                         raise mutation.unchanged()  # the one statement changed nothing
                     value = None
                 else:
@@ -239,7 +280,10 @@ class Writer(Generic[C, V]):
                 results.append((False, b.translate(exc)))
             else:
                 results.append((True, value))
-        b.end_batch()  # here, not on the committer: its Python would contend for the GIL
+        if queued:
+            for (i, mutation), changed in zip(queued, b.settle(), strict=True):
+                if not changed and mutation.unchanged is not None:
+                    results[i] = (False, mutation.unchanged())
         return results
 
     def _savepointed(self, tenant_id: str, fn: Callable[[C], Any]) -> Any:
