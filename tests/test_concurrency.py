@@ -280,9 +280,7 @@ def test_racing_adds_and_removes_replay_to_the_membership(backend: Backend) -> N
         async with client(server) as c:
             gid = await new_group(c, "race")
             uids = await new_users(c, "race", 5)
-            responses = list(
-                await asyncio.gather(*((add if op == "add" else remove)(c, gid, uids[i]) for op, i in ops))
-            )
+            responses = list(await asyncio.gather(*((add if op == "add" else remove)(c, gid, uids[i]) for op, i in ops)))
             return gid, uids, responses, await http_members(c, gid)
 
     gid, uids, responses, listed = run(go())
@@ -376,9 +374,7 @@ def _terminate_connections(url: str) -> int:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchall()
+        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
     return sum(1 for (ok,) in rows if ok)
 
 
@@ -392,8 +388,10 @@ def test_sigkill_mid_load_keeps_every_acknowledged_add_and_nothing_half_applied(
     tid = server.banner["tenant id"]
     pg = backend.name == "postgresql"
     total, kill_after, terminate_after = 300, 100, 30
-    state: dict[str, Any] = {"done": 0, "terminated": False, "terminated_sessions": 0, "recovered": False, "killed": False}
+    state: dict[str, Any] = {"done": 0, "terminated": False, "terminated_sessions": 0, "recovered": False, "read": False, "killed": False}
     outcome: dict[str, int | str] = {}
+    late_adds: list[int] = []  # statuses of adds sent after the database sessions were terminated
+    late_reads: list[int] = []
 
     async def go() -> tuple[str, list[str], list[str]]:
         async with client(server) as c:
@@ -402,9 +400,12 @@ def test_sigkill_mid_load_keeps_every_acknowledged_add_and_nothing_half_applied(
             users = await new_users(c, "load", total)
             sem = asyncio.Semaphore(IN_FLIGHT)
             kill_now = asyncio.Event()
+            resume = asyncio.Event()
+            resume.set()
 
             async def one(uid: str) -> None:
                 async with sem:
+                    await resume.wait()
                     if state["killed"]:
                         outcome[uid] = "not sent"
                         return
@@ -415,13 +416,21 @@ def test_sigkill_mid_load_keeps_every_acknowledged_add_and_nothing_half_applied(
                         outcome[uid] = type(exc).__name__
                         return
                     outcome[uid] = r.status_code
-                    if r.status_code == 204 and sent_after_terminate:
-                        state["recovered"] = True
+                    if sent_after_terminate:
+                        late_adds.append(r.status_code)
+                        if r.status_code == 204:
+                            state["recovered"] = True
                     state["done"] += 1
                     if pg and state["done"] == terminate_after:
+                        resume.clear()  # no new add is sent until the cut and the reads after it are done
                         state["terminated_sessions"] = await asyncio.to_thread(_terminate_connections, backend.url)
                         state["terminated"] = True
-                    if state["done"] >= kill_after and (state["recovered"] or not pg):
+                        # reads after the cut: every worker's pool must replace its dead connections
+                        reads = await asyncio.gather(*(c.get(f"/groups/{gid}") for _ in range(IN_FLIGHT // 2)))
+                        late_reads.extend(r.status_code for r in reads)
+                        state["read"] = True
+                        resume.set()
+                    if state["done"] >= kill_after and (not pg or (state["read"] and len(late_adds) >= 50)):
                         kill_now.set()
 
             async def killer() -> None:
@@ -431,7 +440,7 @@ def test_sigkill_mid_load_keeps_every_acknowledged_add_and_nothing_half_applied(
 
             k = asyncio.ensure_future(killer())
             await asyncio.gather(*(one(u) for u in users))
-            if not k.done():  # the load ended without the trigger (PostgreSQL never recovered)
+            if not k.done():  # the load ended without the trigger
                 kill_now.set()
             await k
             return gid, users, spare
@@ -447,8 +456,11 @@ def test_sigkill_mid_load_keeps_every_acknowledged_add_and_nothing_half_applied(
     if pg:
         assert state["terminated_sessions"] > 0, "no server session was terminated"
         assert state["recovered"], f"no add succeeded after the database sessions were terminated: {statuses}"
+        assert set(late_adds) == {204}, f"adds sent after the sessions were cut: {Counter(late_adds)}"
+        assert set(late_reads) == {200}, f"reads sent after the sessions were cut: {Counter(late_reads)}"
     assert len(acked) >= kill_after // 2, statuses
-    assert any(not isinstance(v, int) for v in statuses), f"the kill hit no request in flight: {statuses}"
+    cut_off = {"ReadError", "RemoteProtocolError", "WriteError"}  # a request sent, its answer never read
+    assert cut_off & set(statuses), f"the kill hit no request in flight: {statuses}"
 
     def check(store: Store) -> list[str]:
         members = seam_members(store, tid, gid)
