@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 
 from graphdir.query import ListQuery
 from graphdir.store import sqlite as sqlite_store
-from graphdir.store.base import InvalidInput, InvalidPosition, StoredObject, StoreError, Unavailable
+from graphdir.store.base import Gone, InvalidInput, InvalidPosition, StoredObject, StoreError, Unavailable
 from graphdir.web.app import store_error
 from http_helpers import BASE_URL, EVENTUAL, Api, assert_error, assert_no_content
 
@@ -276,6 +276,12 @@ def test_a_conflict_names_the_duplicated_property_never_the_databases_text(tmp_p
     err = store_error(raised.value, "POST", "/v1.0/users")
     assert (err.status, err.code) == (400, "Request_BadRequest")
     assert err.message == "Another object with the same value for property userPrincipalName already exists."
+
+
+def test_a_write_whose_object_was_deleted_meanwhile_is_a_404_without_the_stores_text() -> None:
+    err = store_error(Gone("the object was deleted meanwhile"), "POST", "/v1.0/groups/x/members/$ref")
+    assert (err.status, err.code) == (404, "Request_ResourceNotFound")
+    assert "meanwhile" not in err.message and err.message.startswith("Resource does not exist")
 
 
 @pytest.mark.anyio

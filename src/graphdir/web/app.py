@@ -216,8 +216,8 @@ def store_error(exc: StoreError, method: str, path: str) -> errors.GraphError:
     ``Retry-After``, the only one worth a retry) or a bug (500, logged; never a 503, which the SDKs retry)."""
     if isinstance(exc, Conflict):
         return errors.bad_request(f"Another object with the same value for property {exc.what} already exists.")
-    if isinstance(exc, Gone):  # what the write referred to was deleted by another request meanwhile
-        return errors.not_found(exc.args[0] if exc.args else "")
+    if isinstance(exc, Gone):  # what the write referred to was deleted meanwhile (the store cannot say which)
+        return errors.GraphError(404, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.")
     if isinstance(exc, InvalidPosition):  # a forged $skiptoken the options did not catch
         return errors.invalid_skip_token()
     if isinstance(exc, InvalidInput):
