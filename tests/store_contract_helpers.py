@@ -42,8 +42,8 @@ def opened(url: str) -> Iterator[Store]:
         store.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(name="store", params=BACKENDS)
+def store_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """An open, migrated, empty store of each backend."""
     if request.param == "sqlite":
         with opened(f"sqlite:///{tmp_path / 'contract.db'}") as s:
