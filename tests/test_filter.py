@@ -561,12 +561,17 @@ def test_postgresql_dialect_shape() -> None:
     )
     sql, params = compile_predicate(p, "postgresql")
     assert "?" not in sql and sql.count("%s") == len(params)
-    assert "jsonb_array_elements_text(o.props #> %s)" in sql
+    assert "jsonb_array_elements_text(jsonb_path_query_array(o.props::jsonb #> %s, '$[*]'))" in sql  # props: text, the JSON written
+    assert 'lower(((o.display_name) COLLATE "C"))' in sql  # ASCII-only case folding, as SQLite's
     assert params[:2] == ["a\\_%", ["groupTypes"]]
     assert ["onPremisesExtensionAttributes", "extensionAttribute1"] in params
     assert True in params and "::timestamptz" in sql
     sql, params = compile_search(parse_search('"displayName:a" OR "description:b"'), "postgresql")
     assert "translate(lower(" in sql and sql.count("%s") == len(params)
+    # an order comparison of displayName (not offered by Graph's $filter; the IR allows it) folds case on
+    # both sides, as SQLite's NOCASE column does
+    sql, params = compile_predicate(Compare("displayName", "ge", "M"), "postgresql")
+    assert sql == 'lower(((o.display_name) COLLATE "C")) >= lower(((%s)::text COLLATE "C"))' and params == ["M"]
     with pytest.raises(ValueError):
         compile_predicate(p, "oracle")
 

@@ -120,6 +120,16 @@ class Change:
     detail: dict[str, Any] | None = None
 
 
+@dataclass(slots=True)
+class RecordedChange:
+    """A change record as stored: its per-tenant sequence number (commit order within the tenant: a
+    reader that saw ``seq`` n never later finds a new record below n) and the batch's timestamp."""
+
+    seq: int
+    at: str
+    change: Change
+
+
 @dataclass
 class StoredApp:
     """An application registration: client id, name and attributes (hashed secrets, granted permissions…).
@@ -239,6 +249,11 @@ class Store(Protocol):
     async def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page: ...
     async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool: ...
     async def is_owner(self, tenant_id: str, group_id: str, owner_id: str) -> bool: ...
+
+    # change records (delta and audit read these), in sequence order
+    async def list_changes(self, tenant_id: str, after: int = 0, limit: int = 1000) -> list[RecordedChange]:
+        """The tenant's change records with ``seq > after``, at most ``limit``, in ``seq`` order."""
+        ...
 
     # bulk seeding (tests, benchmarks, `graphdir seed`)
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None: ...

@@ -20,7 +20,8 @@ Semantics (Graph, https://learn.microsoft.com/en-us/graph/aad-advanced-queries a
   being separated by spaces, ``_``, ``-``, ``.`` or ``@`` (an approximation of Entra's tokeniser).
 
 Dialects: ``sqlite`` (``?`` placeholders, ``json_extract``/``json_each``) and ``postgresql``
-(``%s`` placeholders, ``props`` as JSONB, ``#>>``/``jsonb_array_elements_text``). Each dialect
+(``%s`` placeholders, ``props`` text cast to JSONB, ``#>>``/``jsonb_array_elements_text``, text
+compared under ``COLLATE "C"`` so that case folding is ASCII-only, as in SQLite). Each dialect
 is a small table of expression builders (:class:`_Dialect`).
 """
 
@@ -57,6 +58,8 @@ COLUMNS: dict[str, str] = {
 _NULL_TEST = {"displayName": "NULLIF(o.display_name, '')"}
 # Columns whose stored value is lower-case: compare against the lower-cased literal.
 _LOWERED = frozenset({"id", "userPrincipalName"})
+# Columns that compare case-insensitively (SQLite's ``COLLATE NOCASE`` column; ASCII folding).
+_NOCASE = frozenset({"displayName"})
 
 JSON_SCALARS: frozenset[str] = frozenset(
     {
@@ -119,6 +122,8 @@ class _Dialect:
     ci_eq: Callable[[str, str], str]  # case-insensitive equality of (expr, placeholder)
     ci_like: Callable[[str, str], str]  # case-insensitive LIKE of (expr, placeholder)
     words: Callable[[str], str]  # expr -> ' ' || lower(expr) with separators turned into spaces
+    #: an order comparison (gt/ge/lt/le) of a NOCASE column (displayName) with a string placeholder
+    nocase_cmp: Callable[[str, str, str], str] = lambda expr, op, ph: f"{expr} {op} {ph}"  # SQLite: the column's NOCASE
 
 
 def _sqlite_words(expr: str) -> str:
@@ -143,19 +148,33 @@ SQLITE = _Dialect(
     words=_sqlite_words,
 )
 
+def _pg_text(expr: str) -> str:
+    """A text expression under the bytewise "C" collation: ``lower()`` then folds ASCII letters only,
+    like SQLite's ``lower()``, ``LIKE`` and ``NOCASE`` (non-ASCII letters are compared as they are)."""
+    return f'(({expr}) COLLATE "C")'
+
+
+def _pg_param(ph: str) -> str:
+    return f'(({ph})::text COLLATE "C")'
+
+
 POSTGRESQL = _Dialect(
     ph="%s",
     true="TRUE",
     false="FALSE",
     json_path=lambda prop: prop.split("/"),
-    json_text="(o.props #>> %s)",
-    json_elements="jsonb_array_elements_text(o.props #> %s) AS j(value)",
-    json_bool=lambda expr: f"({expr})::boolean",
+    # props is stored as text, the exact JSON written (as in SQLite): cast to jsonb to read a value
+    json_text=_pg_text("o.props::jsonb #>> %s"),
+    # lax '$[*]': an array's elements, a scalar (or null) as one element, as SQLite's json_each
+    json_elements="jsonb_array_elements_text(jsonb_path_query_array(o.props::jsonb #> %s, '$[*]')) AS j(value)",
+    # JSON true/false; anything else is no boolean (SQLite's json_extract compares it unequal), never a cast error
+    json_bool=lambda expr: f"(CASE {expr} WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)",
     bool_param=bool,
     instant=lambda expr: f"({expr})::timestamptz",
-    ci_eq=lambda expr, ph: f"lower({expr}) = lower({ph})",
-    ci_like=lambda expr, ph: f"lower({expr}) LIKE lower({ph}) ESCAPE '\\'",
-    words=lambda expr: f"(' ' || translate(lower({expr}), '{''.join(_WORD_SEPARATORS)}', '{' ' * len(_WORD_SEPARATORS)}'))",
+    ci_eq=lambda expr, ph: f"lower({_pg_text(expr)}) = lower({_pg_param(ph)})",
+    ci_like=lambda expr, ph: f"lower({_pg_text(expr)}) LIKE lower({_pg_param(ph)}) ESCAPE '\\'",
+    words=lambda expr: f"(' ' || translate(lower({_pg_text(expr)}), '{''.join(_WORD_SEPARATORS)}', '{' ' * len(_WORD_SEPARATORS)}'))",
+    nocase_cmp=lambda expr, op, ph: f"lower({_pg_text(expr)}) {op} lower({_pg_param(ph)})",
 )
 
 DIALECTS: dict[str, _Dialect] = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
@@ -206,6 +225,8 @@ class _Compiler:
             cond, args = self.d.ci_eq(expr, ph), [*params, value]
             if p.op == "ne":
                 cond = f"NOT ({cond})"
+        elif p.prop in _NOCASE:
+            cond, args = self.d.nocase_cmp(expr, op, ph), [*params, value]
         else:
             cond, args = f"{expr} {op} {ph}", [*params, value]
         if p.op == "ne":

@@ -23,7 +23,7 @@ import orjson
 from graphdir import stalls
 from graphdir.private_files import private_dir, private_file, tighten
 from graphdir.query import ListQuery
-from graphdir.store.base import Conflict, EdgeWrite, InvalidPosition, Page, Renderings, StoredApp, StoredObject, run_now
+from graphdir.store.base import Change, Conflict, EdgeWrite, InvalidPosition, Page, RecordedChange, Renderings, StoredApp, StoredObject, run_now
 from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.sqlite_backend import BUSY_MS, BUSY_WAIT, SqliteBackend
@@ -443,6 +443,15 @@ class SqliteStore:
         if render is not None:
             return Page([], nxt, count, rendered=[rendered_row(r, render) for r in rows])
         return Page([row_object(r) for r in rows], nxt, count)
+
+    # -- change records -----------------------------------------------------------
+    async def list_changes(self, tenant_id: str, after: int = 0, limit: int = 1000) -> list[RecordedChange]:
+        rows = self._q(
+            "SELECT seq, at, object_id, object_type, action, related_id, actor, detail FROM changes "
+            "WHERE tenant_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (tenant_id, after, limit),
+        )
+        return [RecordedChange(r[0], r[1], Change(r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]) if r[7] else None)) for r in rows]
 
     # -- bulk -------------------------------------------------------------------
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None:
