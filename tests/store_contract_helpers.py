@@ -36,22 +36,48 @@ SQL_WORDS = ("UNIQUE", "constraint", "duplicate key", "violates", "sqlite", "psy
 def opened(url: str) -> Iterator[Store]:
     store = bootstrap.open_store(load_settings(env={}, database_url=url))
     store.open()
+    _URLS[id(store)] = url
     try:
         yield store
     finally:
+        _URLS.pop(id(store), None)
         store.close()
+
+
+#: the test's event loop: every read and write of a test is awaited on it, as a server worker awaits
+#: the store on its one long-lived loop (a read awaited in a short-lived ``asyncio.run`` is
+#: ``test_store_contract.py::test_a_read_in_a_short_lived_event_loop``'s business)
+_RUNNER: asyncio.Runner | None = None
+_URLS: dict[int, str] = {}
+
+
+@contextlib.contextmanager
+def _loop() -> Iterator[None]:
+    global _RUNNER
+    runner = asyncio.Runner()
+    _RUNNER = runner
+    try:
+        yield
+    finally:
+        _RUNNER = None
+        runner.close()
 
 
 @pytest.fixture(name="store", params=BACKENDS)
 def store_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An open, migrated, empty store of each backend."""
+    """An open, migrated, empty store of each backend (closed before the test's event loop is)."""
     if request.param == "sqlite":
-        with opened(f"sqlite:///{tmp_path / 'contract.db'}") as s:
+        with _loop(), opened(f"sqlite:///{tmp_path / 'contract.db'}") as s:
             yield s
         return
     pytest.importorskip("graphdir.store.postgres", reason="graphdir.store.postgres is not on this branch yet (PostgreSQL backend)")
-    with fresh_database() as url, opened(url) as s:
+    with _loop(), fresh_database() as url, opened(url) as s:
         yield s
+
+
+def url_of(store: Store) -> str:
+    """The database URL the fixture opened ``store`` from (for a test that opens it again in a subprocess)."""
+    return _URLS[id(store)]
 
 
 def backend_of(request: pytest.FixtureRequest) -> str:
@@ -81,21 +107,22 @@ def group(oid: str, name: str = "", tenant: str = TENANT, **props: Any) -> Store
 
 
 def run(aw: Awaitable[T]) -> T:
-    """Await ``aw`` on a fresh event loop (the way a request handler awaits the store)."""
+    """Await ``aw`` on the test's event loop (the way a request handler awaits the store)."""
 
     async def main() -> T:
         return await aw
 
-    return asyncio.run(main())
+    assert _RUNNER is not None, "run() needs the store fixture"
+    return _RUNNER.run(main())
 
 
 def write(store: Store, fn: Callable[[Txn], T], tenant: str = TENANT) -> T:
-    """One ``store.write`` awaited on an event loop."""
+    """One ``store.write`` awaited on the test's event loop."""
 
     async def main() -> T:
         return await store.write(tenant, fn)
 
-    return asyncio.run(main())
+    return run(main())
 
 
 def insert_all(store: Store, objs: list[StoredObject], tenant: str = TENANT) -> None:

@@ -348,7 +348,7 @@ def test_a_raising_write_in_a_batch_is_undone_alone(store: Store) -> None:
         futs = [store.write(TENANT, ok(b)), store.write(TENANT, fail), store.write(TENANT, conflict), store.write(TENANT, ok(c))]
         return await asyncio.gather(*futs, return_exceptions=True)
 
-    results = asyncio.run(batch())
+    results = run(batch())
     assert results[0] == b.id and results[3] == c.id
     assert isinstance(results[1], Boom)  # the write function's own exception, unchanged
     assert isinstance(results[2], Conflict) and results[2].what == "userPrincipalName"
@@ -381,7 +381,7 @@ def test_checked_writes(store: Store) -> None:
                 store.write_one(TENANT, edge("add", u.id)), store.write_one(TENANT, edge("add", v.id, "owners"))]
         return await asyncio.gather(*futs, return_exceptions=True)
 
-    first, refused, again, owner = asyncio.run(batch())
+    first, refused, again, owner = run(batch())
     assert first is None and owner is None
     assert isinstance(refused, LookupError)
     assert isinstance(again, Unchanged) and again.args == ("add",)  # the edge existed: nothing changed
@@ -393,7 +393,7 @@ def test_checked_writes(store: Store) -> None:
                 store.write_one(TENANT, edge("remove", v.id, "owners"))]
         return await asyncio.gather(*futs, return_exceptions=True)
 
-    done, missing, owner_gone = asyncio.run(removals())
+    done, missing, owner_gone = run(removals())
     assert done is None and owner_gone is None and isinstance(missing, Unchanged) and missing.args == ("remove",)
     assert not run(store.is_member(TENANT, g.id, u.id)) and not run(store.is_owner(TENANT, g.id, v.id))
 
@@ -401,7 +401,7 @@ def test_checked_writes(store: Store) -> None:
     async def quiet() -> None:
         await store.write_one(TENANT, lambda view: EdgeWrite("members", "remove", g.id, u.id))
 
-    assert asyncio.run(quiet()) is None
+    assert run(quiet()) is None
     assert not run(store.is_member(TENANT, g.id, u.id))
 
 

@@ -350,7 +350,7 @@ def test_random_member_sequences_match_a_set(store: Store, ops: list[tuple[str, 
         (model.add if op == "add" else model.discard)(mid)
         expected.append((None if changed else Unchanged) if checked else changed)
 
-    results = asyncio.run(apply())
+    results = run(apply())
     got = [type(r) if isinstance(r, Exception) else r for r in results]
     assert got == expected
     items, _ = all_pages(lambda q: store.list_members(TENANT, g.id, q), ListQuery(top=2))
