@@ -21,6 +21,7 @@ from store_contract_helpers import (
     SQL_WORDS,
     TENANT,
     add_members,
+    backend_of,
     group,
     ids,
     insert_all,
@@ -356,10 +357,6 @@ def test_a_raising_write_in_a_batch_is_undone_alone(store: Store) -> None:
     assert ids(run(store.list_members(TENANT, g.id, ListQuery())).items) == [b.id, c.id]
     assert not run(store.is_owner(TENANT, g.id, a.id))
     assert run(store.get_many(TENANT, [uid(5), uid(6)])) == []
-    # the failed write's change record went with it; the others' are kept, in order
-    changes = run(store.list_changes(TENANT))
-    assert [(r.change.object_id, r.change.action, r.change.related_id) for r in changes] == [(g.id, "addMember", b.id), (g.id, "addMember", c.id)]
-    assert changes[0].seq < changes[1].seq
 
 
 def test_checked_writes(store: Store) -> None:
@@ -405,12 +402,51 @@ def test_checked_writes(store: Store) -> None:
 
     assert run(quiet()) is None
     assert not run(store.is_member(TENANT, g.id, u.id))
-    # a change is recorded only when the edge changed: never for a refused check or an unchanged edge
-    assert [r.change.action for r in run(store.list_changes(TENANT))] == ["add", "add", "remove", "remove"]
 
 
-def test_change_records(store: Store) -> None:
+# -- change records -----------------------------------------------------------------------------------------------
+def _needs_list_changes(request: pytest.FixtureRequest) -> None:
+    if backend_of(request) == "postgresql":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="PostgresStore has no list_changes (added to the seam on main in 3358993, not implemented there)"))
+
+
+def test_change_records_follow_their_write(store: Store, request: pytest.FixtureRequest) -> None:
+    """A failed write's records go with it; a checked write records only when its edge changed."""
+    _needs_list_changes(request)
+    g, a, b = group(uid(1), "G"), user(uid(2), "A"), user(uid(3), "B")
+    insert_all(store, [g, a, b])
+
+    def ok(tx: Txn) -> None:
+        tx.add_member(g.id, a.id, "user")
+        tx.record(Change(g.id, "group", "addMember", a.id))
+
+    def fail(tx: Txn) -> None:
+        tx.add_member(g.id, b.id, "user")
+        tx.record(Change(g.id, "group", "addMember", b.id))
+        raise Boom("after recording")
+
+    def edge(op: str, other: str) -> Any:
+        return lambda view: EdgeWrite("members", op, g.id, other, "user", Change(g.id, "group", op, other), lambda: Unchanged(op))
+
+    def refuse(view: TxnView) -> EdgeWrite:
+        raise LookupError("refused")
+
+    async def batch() -> list[Any]:
+        futs = [store.write(TENANT, ok), store.write(TENANT, fail), store.write_one(TENANT, edge("add", a.id)),
+                store.write_one(TENANT, refuse), store.write_one(TENANT, edge("add", b.id)), store.write_one(TENANT, edge("remove", uid(9)))]
+        return await asyncio.gather(*futs, return_exceptions=True)
+
+    results = [type(r) if isinstance(r, Exception) else r for r in run(batch())]
+    assert results == [None, Boom, Unchanged, LookupError, None, Unchanged]
+    changes = run(store.list_changes(TENANT))
+    assert [(r.change.action, r.change.related_id) for r in changes] == [("addMember", a.id), ("add", b.id)]
+    assert changes[0].seq < changes[1].seq
+
+
+def test_change_records(store: Store, request: pytest.FixtureRequest) -> None:
     """``Txn.record`` lands with the write and ``list_changes`` reads it back in order, per tenant."""
+    _needs_list_changes(request)
     g, u = group(uid(1), "G"), user(uid(2), "U")
     insert_all(store, [g, u])
     insert_all(store, [group(uid(1), "G", tenant=OTHER_TENANT)], tenant=OTHER_TENANT)

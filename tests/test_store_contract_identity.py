@@ -131,13 +131,14 @@ print("closed")
 def test_a_read_in_a_short_lived_event_loop(store: Store, request: pytest.FixtureRequest) -> None:
     """A read awaited in its own ``asyncio.run`` (a script, a test) returns, and the store then closes."""
     if backend_of(request) == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "PostgresStore: asyncio.run(store.get_meta(...)) never returns: the loop's shutdown cancels the read pool's "
-            "tasks and waits for ever; close() then raises CancelledError (aclose_reads() avoids it, but is not in the seam)")))
+        # not strict: it hangs in most runs (5 of 6 measured), not all
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "PostgresStore: asyncio.run(store.get_meta(...)) mostly never returns: the loop's shutdown cancels the read "
+            "pool's tasks and waits for ever; close() then raises CancelledError (aclose_reads() avoids it, not in the seam)")))
     store.put_meta("k", "v")
     try:
-        proc = subprocess.run([sys.executable, "-c", SHORT_LOOP, url_of(store)], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([sys.executable, "-c", SHORT_LOOP, url_of(store)], capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
-        pytest.fail("a read awaited in asyncio.run() did not return within a minute (hung at the loop's shutdown)")
+        pytest.fail("a read awaited in asyncio.run() did not return within 30 s (hung at the loop's shutdown)")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["v", "v", "closed"]
