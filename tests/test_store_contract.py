@@ -120,7 +120,7 @@ def test_write_sync_returns_and_undoes_a_raising_function(store: Store) -> None:
 
 # -- objects ------------------------------------------------------------------------------------------------
 def test_insert_get_update_and_upn_lookup(store: Store) -> None:
-    props = {"accountEnabled": True, "businessPhones": ["+1 555"], "nested": {"a": [1, 2.5, None]}, "city": "Zürich 日本"}
+    props: dict[str, Any] = {"accountEnabled": True, "businessPhones": ["+1 555"], "nested": {"a": [1, 2.5, None]}, "city": "Zürich 日本"}
     u = user(uid(1), "Ann Example", "Ann@Contoso.example", **props)
     insert_all(store, [u])
     assert run(store.get(TENANT, u.id)) == u
@@ -366,7 +366,7 @@ def test_checked_writes(store: Store) -> None:
     def edge(op: str, other: str, relation: str = "members") -> Any:
         def check(view: TxnView) -> EdgeWrite:
             assert view.peek(g.id) is not None
-            return EdgeWrite(relation, op, g.id, other, "user", Change(g.id, "group", op), lambda: Unchanged(op))  # type: ignore[arg-type]
+            return EdgeWrite(relation, op, g.id, other, "user", Change(g.id, "group", op), lambda: Unchanged(op))
 
         return check
 

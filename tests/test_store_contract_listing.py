@@ -326,7 +326,7 @@ def test_random_member_sequences_match_a_set(store: Store, ops: list[tuple[str, 
         if checked:
             def check(view: TxnView) -> EdgeWrite:
                 assert view.peek(g.id) is not None
-                return EdgeWrite("members", op, g.id, mid, "user", None, lambda: Unchanged(op))  # type: ignore[arg-type]
+                return EdgeWrite("members", op, g.id, mid, "user", None, lambda: Unchanged(op))
 
             return store.write_one(TENANT, check)
         if op == "add":
