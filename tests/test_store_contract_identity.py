@@ -1,0 +1,144 @@
+"""The storage contract, part 3: identity records, odd values and short-lived event loops, on every
+backend of the store seam (graphdir.store.base), through the seam only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from graphdir.query import Compare, ListQuery, StartsWith
+from graphdir.store.base import Store, StoredApp, StoredObject, Txn
+from store_contract_helpers import (
+    CREATED,
+    OTHER_TENANT,
+    TENANT,
+    backend_of,
+    ids,
+    insert_all,
+    name_order,
+    run,
+    store_fixture,  # noqa: F401 - the `store` fixture
+    uid,
+    url_of,
+    user,
+    write,
+)
+
+
+class Boom(Exception):
+    """A write function's own failure."""
+
+
+# -- identity -----------------------------------------------------------------------------------------------------
+def test_applications(store: Store) -> None:
+    a1, a2 = uid(2), uid(1)
+    write(store, lambda tx: tx.put_application(StoredApp(TENANT, a1, "one", {"secrets": [{"hash": "h"}], "roles": ["User.Read.All"]}, CREATED)))
+    write(store, lambda tx: tx.put_application(StoredApp(TENANT, a2, "two", {}, "2024-05-02T00:00:00Z")))
+    got = run(store.get_application(TENANT, a1))
+    assert got == StoredApp(TENANT, a1, "one", {"secrets": [{"hash": "h"}], "roles": ["User.Read.All"]}, CREATED)
+    assert run(store.get_application(OTHER_TENANT, a1)) is None
+    assert [a.app_id for a in run(store.list_applications(TENANT))] == [a1, a2]  # by creation
+    write(store, lambda tx: tx.put_application(StoredApp(TENANT, a1, "one renamed", {"x": True}, "2030-01-01T00:00:00Z")))
+    assert run(store.get_application(TENANT, a1)) == StoredApp(TENANT, a1, "one renamed", {"x": True}, CREATED)
+    assert write(store, lambda tx: tx.delete_application(a1)) is True
+    assert write(store, lambda tx: tx.delete_application(a1)) is False
+    assert [a.app_id for a in run(store.list_applications(TENANT))] == [a2]
+    assert run(store.list_applications(OTHER_TENANT)) == []
+
+
+def test_role_assignments(store: Store) -> None:
+    p1, p2, r1, r2 = uid(5), uid(4), uid(9), uid(8)
+    assert write(store, lambda tx: [tx.assign_role(p1, r1), tx.assign_role(p1, r2), tx.assign_role(p2, r1), tx.assign_role(p1, r1)]) == [
+        True, True, True, False]
+    assert run(store.role_ids(TENANT, p1)) == sorted([r1, r2])
+    assert run(store.list_role_assignments(TENANT)) == sorted([(p1, r1), (p1, r2), (p2, r1)])
+    assert run(store.role_ids(OTHER_TENANT, p1)) == []
+    assert write(store, lambda tx: tx.unassign_role(p1, r1)) is True
+    assert write(store, lambda tx: tx.unassign_role(p1, r1)) is False
+    assert run(store.role_ids(TENANT, p1)) == [r2]
+
+
+def test_an_authorization_code_is_taken_once(store: Store) -> None:
+    props = {"client_id": uid(1), "scope": "openid User.Read", "pkce": "abc", "n": 3}
+    write(store, lambda tx: tx.put_auth_code("hash-1", props, 1_900_000_000.5))
+    assert write(store, lambda tx: tx.take_auth_code("hash-1"), tenant=OTHER_TENANT) is None
+
+    def take_then_fail(tx: Txn) -> None:
+        assert tx.take_auth_code("hash-1") is not None
+        raise Boom("after taking")
+
+    with pytest.raises(Boom):
+        write(store, take_then_fail)  # undone: the code is still there
+    assert write(store, lambda tx: tx.take_auth_code("hash-1")) == (props, 1_900_000_000.5)
+    assert write(store, lambda tx: tx.take_auth_code("hash-1")) is None
+    assert write(store, lambda tx: tx.take_auth_code("never-issued")) is None
+
+
+# -- odd values ---------------------------------------------------------------------------------------------------
+NUL_NAMES = ["before\x00after", "before", "before\x00zzz", "beforf"]
+
+
+def _nul_store(store: Store, request: pytest.FixtureRequest) -> list[StoredObject]:
+    if backend_of(request) == "postgresql":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="PostgreSQL text and jsonb cannot hold NUL (0x00) while SQLite stores it: domain rule pending (lead)"))
+    objs = [user(uid(i), name, f"nul{i}@x.example", city=name) for i, name in enumerate(NUL_NAMES, 1)]
+    insert_all(store, objs)
+    return objs
+
+
+def test_a_nul_character_in_a_display_name_is_kept(store: Store, request: pytest.FixtureRequest) -> None:
+    """SQLite keeps a NUL inside a string (column and attributes) and eq compares it whole; every
+    backend must do the same (or the domain must refuse NUL before the store sees it)."""
+    objs = _nul_store(store, request)
+    assert run(store.get(TENANT, uid(1))) == objs[0]
+    assert run(store.get_by_upn(TENANT, "NUL1@x.example")) == objs[0]
+    for value, expected in (("before\x00after", [uid(1)]), ("BEFORE\x00AFTER", [uid(1)]), ("before", [uid(2)])):
+        listed = run(store.list_objects(TENANT, ("user",), ListQuery(where=Compare("displayName", "eq", value))))
+        assert ids(listed.items) == expected, value
+
+
+def test_a_nul_character_in_startswith_and_order(store: Store, request: pytest.FixtureRequest) -> None:
+    """What a NUL *should* do in startsWith and $orderby (compare like any other character). SQLite
+    does not: LIKE ends its pattern at the first NUL (``startsWith(displayName, 'before\\0a')``
+    matches 'before' and 'before\\0zzz') and NOCASE compares up to the first NUL, then by length."""
+    objs = _nul_store(store, request)
+    if backend_of(request) == "sqlite":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="SQLite's LIKE and NOCASE stop at a NUL: domain rule pending (lead)"))
+    listed = run(store.list_objects(TENANT, ("user",), ListQuery(where=StartsWith("displayName", "before\x00a"))))
+    ordered = run(store.list_objects(TENANT, ("user",), ListQuery(order_by="displayName")))
+    assert (ids(listed.items), ids(ordered.items)) == ([uid(1)], name_order(objs))
+
+
+# -- event loops ----------------------------------------------------------------------------------------------------
+SHORT_LOOP = """
+import asyncio, sys
+from graphdir import bootstrap
+from graphdir.settings import load_settings
+store = bootstrap.open_store(load_settings(env={}, database_url=sys.argv[1]))
+store.open()
+try:
+    for _ in range(2):
+        print(asyncio.run(store.get_meta("k")), flush=True)
+finally:
+    store.close()
+print("closed")
+"""
+
+
+def test_a_read_in_a_short_lived_event_loop(store: Store, request: pytest.FixtureRequest) -> None:
+    """A read awaited in its own ``asyncio.run`` (a script, a test) returns, and the store then closes."""
+    if backend_of(request) == "postgresql":
+        # not strict: it hangs in most runs (5 of 6 measured), not all
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "PostgresStore: asyncio.run(store.get_meta(...)) mostly never returns: the loop's shutdown cancels the read "
+            "pool's tasks and waits for ever; close() then raises CancelledError (aclose_reads() avoids it, not in the seam)")))
+    store.put_meta("k", "v")
+    try:
+        proc = subprocess.run([sys.executable, "-c", SHORT_LOOP, url_of(store)], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a read awaited in asyncio.run() did not return within 30 s (hung at the loop's shutdown)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["v", "v", "closed"]
