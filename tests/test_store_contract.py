@@ -21,7 +21,6 @@ from store_contract_helpers import (
     SQL_WORDS,
     TENANT,
     add_members,
-    backend_of,
     group,
     ids,
     insert_all,
@@ -405,15 +404,8 @@ def test_checked_writes(store: Store) -> None:
 
 
 # -- change records -----------------------------------------------------------------------------------------------
-def _needs_list_changes(request: pytest.FixtureRequest) -> None:
-    if backend_of(request) == "postgresql":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="PostgresStore has no list_changes (added to the seam on main in 3358993, not implemented there)"))
-
-
 def test_change_records_follow_their_write(store: Store, request: pytest.FixtureRequest) -> None:
     """A failed write's records go with it; a checked write records only when its edge changed."""
-    _needs_list_changes(request)
     g, a, b = group(uid(1), "G"), user(uid(2), "A"), user(uid(3), "B")
     insert_all(store, [g, a, b])
 
@@ -446,7 +438,6 @@ def test_change_records_follow_their_write(store: Store, request: pytest.Fixture
 
 def test_change_records(store: Store, request: pytest.FixtureRequest) -> None:
     """``Txn.record`` lands with the write and ``list_changes`` reads it back in order, per tenant."""
-    _needs_list_changes(request)
     g, u = group(uid(1), "G"), user(uid(2), "U")
     insert_all(store, [g, u])
     insert_all(store, [group(uid(1), "G", tenant=OTHER_TENANT)], tenant=OTHER_TENANT)
