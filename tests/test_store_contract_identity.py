@@ -130,11 +130,6 @@ print("closed")
 
 def test_a_read_in_a_short_lived_event_loop(store: Store, request: pytest.FixtureRequest) -> None:
     """A read awaited in its own ``asyncio.run`` (a script, a test) returns, and the store then closes."""
-    if backend_of(request) == "postgresql":
-        # not strict: it hangs in most runs (5 of 6 measured), not all
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "PostgresStore: asyncio.run(store.get_meta(...)) mostly never returns: the loop's shutdown cancels the read "
-            "pool's tasks and waits for ever; close() then raises CancelledError (aclose_reads() avoids it, not in the seam)")))
     store.put_meta("k", "v")
     try:
         proc = subprocess.run([sys.executable, "-c", SHORT_LOOP, url_of(store)], capture_output=True, text=True, timeout=30)

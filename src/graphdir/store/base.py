@@ -224,6 +224,13 @@ class Store(Protocol):
         """Create or upgrade the schema (this backend's migrations); returns the version now recorded."""
         ...
     def schema_version(self) -> int: ...
+    async def open_reads(self) -> None:
+        """Prepare the calling event loop to read (a server's loop, at start-up: a network database's
+        connection pool); reads awaited on other loops work too, perhaps one thread hop slower."""
+        ...
+    async def close_reads(self) -> None:
+        """Release what :meth:`open_reads` took, before the calling loop ends."""
+        ...
     def sync(self, aw: Awaitable[T]) -> T:
         """Run one of this store's awaitables (a read) from code without an event loop and return its
         result: the CLI and start-up read through this."""

@@ -184,13 +184,37 @@ class PostgresStore:
         else:
             loop.run_until_complete(close())
 
-    async def aclose_reads(self) -> None:
-        """Close the calling event loop's read pool (e.g. at the end of an ``asyncio.run``)."""
+    async def open_reads(self) -> None:
+        """Give the calling event loop a read pool of its own (a server's loop, at start-up): its reads
+        then run on it directly. Reads awaited on any other loop run on the store's private loop (one
+        hop between threads): a pool is bound to the loop that made it, and one on a loop the store does
+        not see end (a short ``asyncio.run``) would be cancelled half-open at that loop's shutdown."""
+        loop = asyncio.get_running_loop()
+        with self._pools_lock:
+            if loop not in self._pools:
+                self._pools[loop] = loop.create_task(self._open_pool())
+        await self._pool()
+
+    async def close_reads(self) -> None:
+        """Close the calling event loop's read pool (:meth:`open_reads`), before that loop ends."""
         loop = asyncio.get_running_loop()
         with self._pools_lock:
             task = self._pools.pop(loop, None)
         if task is not None:
             await (await task).close()
+
+    aclose_reads = close_reads
+
+    def _private_loop(self) -> asyncio.AbstractEventLoop:
+        """The store's own event loop, on a daemon thread: :meth:`sync` and reads awaited on loops
+        without a pool of their own run there."""
+        with self._pools_lock:
+            loop = self._sync_loop
+            if loop is None:
+                loop = self._sync_loop = asyncio.new_event_loop()
+                self._sync_thread = threading.Thread(target=loop.run_forever, name="graphdir-pg-sync", daemon=True)
+                self._sync_thread.start()
+            return loop
 
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the schema version now recorded. Processes starting
@@ -294,6 +318,9 @@ class PostgresStore:
         administrator ended it while idle in the pool) is dropped, the pool's idle connections are
         checked, and the read tried once more: reads change nothing, so a retry is safe."""
         args = tuple(params)
+        loop = asyncio.get_running_loop()
+        if loop is not self._sync_loop and loop not in self._pools:  # a loop without a pool: hop
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._q(sql, args), self._private_loop()))
         try:
             pool = await self._pool()
             for attempt in range(2):
@@ -319,13 +346,7 @@ class PostgresStore:
             if asyncio.iscoroutine(aw):
                 aw.close()  # never to run
             raise RuntimeError("a blocking read on an event loop's thread would stall every request: use `await`")
-        with self._pools_lock:
-            loop = self._sync_loop
-            if loop is None:
-                loop = self._sync_loop = asyncio.new_event_loop()
-                self._sync_thread = threading.Thread(target=loop.run_forever, name="graphdir-pg-sync", daemon=True)
-                self._sync_thread.start()
-        return asyncio.run_coroutine_threadsafe(_await(aw), loop).result()
+        return asyncio.run_coroutine_threadsafe(_await(aw), self._private_loop()).result()
 
     # -- writes --------------------------------------------------------------------------
     def write(self, tenant_id: str, fn: Callable[[PgTxn], T]) -> Awaitable[T]:

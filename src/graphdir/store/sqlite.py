@@ -310,6 +310,12 @@ class SqliteStore:
         except (sqlite3.Error, OverflowError) as exc:
             raise translate(exc) from exc
 
+    async def open_reads(self) -> None:
+        """Nothing to do: reads use a connection per thread, opened on first use."""
+
+    async def close_reads(self) -> None:
+        """Nothing to do (see :meth:`open_reads`)."""
+
     def sync(self, aw: Awaitable[T]) -> T:
         """A read from code without an event loop: SQLite's reads never suspend, so it runs here, now."""
         return run_now(aw)

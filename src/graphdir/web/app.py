@@ -285,6 +285,7 @@ def build_app(settings: Settings, after_start: Callable[[], None] | None = None)
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # off the loop: start-up writes synchronously (first tenant, keys), which a loop's thread may not
         await run_in_threadpool(graph.start)
+        await graph.store.open_reads()  # this loop's read pool (a database server)
         if after_start is not None:
             after_start()
         graph.deadlines.start()
@@ -295,6 +296,7 @@ def build_app(settings: Settings, after_start: Callable[[], None] | None = None)
             if watcher is not None:
                 watcher.cancel()
             await graph.deadlines.stop()
+            await graph.store.close_reads()
             await run_in_threadpool(graph.stop)
             if settings.stall_log:
                 stalls.disable()
