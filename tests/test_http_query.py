@@ -348,6 +348,17 @@ async def test_filter_syntax_error(api: Api) -> None:
     assert err["message"].startswith("Invalid filter clause: ")
 
 
+async def test_a_nul_character_in_a_query_or_a_key_is_refused_alike_on_every_backend(api: Api) -> None:
+    """No directory string holds a NUL (bodies refuse it), so a ``$filter``/``$search`` value with one is
+    a 400 and a userPrincipalName key with one names nobody (404), whatever the database."""
+    resp = await api.get("/v1.0/groups", params={"$filter": "displayName eq 'a\x00b'"})
+    assert_error(resp, 400, "BadRequest", "Invalid filter clause: The filter expression holds a NUL character.")
+    resp = await api.get("/v1.0/groups", params={"$search": '"displayName:a\x00b"'}, headers=EVENTUAL)
+    assert resp.status_code == 400, resp.text
+    resp = await api.get("/v1.0/users/a%00b@contoso.onmicrosoft.com")
+    assert_error(resp, 404, "Request_ResourceNotFound")
+
+
 async def test_filter_on_members_needs_advanced(api: Api) -> None:
     group = await api.create_group()
     alpha = await api.create_user("Alpha One")

@@ -262,8 +262,7 @@ def test_nul_character_is_invalid_input(store: PostgresStore) -> None:
 
     with pytest.raises(InvalidInput):
         run(store, edge)
-    with pytest.raises(InvalidInput):
-        store.sync(store.get(TID, "a\x00"))
+    assert store.sync(store.get(TID, "a\x00")) is None  # no stored string holds a NUL: nothing matches, as on SQLite
     # a value too long for an index entry (random: PostgreSQL compresses repetitive ones) is the client's fault too
     long_name = random.Random(1).randbytes(5000).hex()
     with pytest.raises(InvalidInput) as info:

@@ -476,6 +476,8 @@ def parse_filter(text: str, resource: str, advanced: bool) -> Predicate:
         raise errors.invalid_filter(f"The filter expression is longer than {MAX_FILTER_LENGTH} characters.")
     if not text.strip():
         raise errors.invalid_filter("The filter expression is empty.")
+    if "\x00" in text:  # no directory string holds one (docs/scaling.md#where-postgresql-differs-from-sqlite)
+        raise errors.invalid_filter("The filter expression holds a NUL character.")
     node = _parse_ast(text)
     try:
         return _Walker(resource, advanced).expr(node, 0)

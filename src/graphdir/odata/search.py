@@ -127,4 +127,6 @@ def parse_search(text: str, resource: str = "group") -> Search:
         raise errors.invalid_search(f"the expression is longer than {MAX_FILTER_LENGTH} characters.")
     if not text.strip():
         raise errors.invalid_search("the expression is empty.")
+    if "\x00" in text:  # no directory string holds one (docs/scaling.md#where-postgresql-differs-from-sqlite)
+        raise errors.invalid_search("the expression holds a NUL character.")
     return _SearchParser(text, resource).parse()

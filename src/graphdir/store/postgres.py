@@ -318,6 +318,8 @@ class PostgresStore:
         administrator ended it while idle in the pool) is dropped, the pool's idle connections are
         checked, and the read tried once more: reads change nothing, so a retry is safe."""
         args = tuple(params)
+        if any(isinstance(a, str) and "\x00" in a for a in args):
+            return []  # no stored string holds a NUL (object_columns refuses it): nothing matches, as on SQLite
         loop = asyncio.get_running_loop()
         if loop is not self._sync_loop and loop not in self._pools:  # a loop without a pool: hop
             return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._q(sql, args), self._private_loop()))

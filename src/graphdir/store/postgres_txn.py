@@ -52,26 +52,8 @@ EDGE_SQL = {
 }
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def pg_object_columns(obj: StoredObject, renderings: Renderings | None) -> tuple[Any, ...]:
-    """:func:`~graphdir.store.sqlite_txn.object_columns`, refusing a NUL character anywhere in the
-    attributes (PostgreSQL's text and jsonb cannot hold one, and ``$filter`` casts ``props`` to jsonb):
-    :class:`InvalidInput`, before any statement runs."""
-    cols = object_columns(obj, renderings)
-    if "\\u0000" in cols[8] and _has_nul(obj.props):  # the JSON text escapes NUL; confirm on the values
-        raise InvalidInput("a string holds a NUL character")
-    if any(isinstance(c, str) and "\x00" in c for c in cols[:3]):
-        raise InvalidInput("a string holds a NUL character")
-    return cols
+#: kept for readers of this module: the codec is shared, and refuses NUL on every backend
+pg_object_columns = object_columns
 
 
 def conflict_what(exc: psycopg.Error) -> str:

@@ -44,6 +44,7 @@ from graphdir.query import (
     SearchTerm,
     StartsWith,
 )
+from graphdir.store.base import InvalidInput
 
 # Graph properties held in real columns.
 COLUMNS: dict[str, str] = {
@@ -303,11 +304,19 @@ class _Compiler:
         return self.join(s.op, [self.search(t) for t in s.terms])
 
 
+def _no_nul(compiled: tuple[str, list[object]]) -> tuple[str, list[object]]:
+    """A value holding a NUL character is refused (:class:`InvalidInput`) on every backend: no stored
+    string holds one (``object_columns``), and SQLite's ``LIKE`` would end its pattern there."""
+    if any(isinstance(v, str) and "\x00" in v for v in compiled[1]):
+        raise InvalidInput("a query value holds a NUL character")
+    return compiled
+
+
 def compile_predicate(p: Predicate, dialect: str = "sqlite") -> tuple[str, list[object]]:
     """``(sql, params)`` for a ``$filter`` predicate over table alias ``o``."""
-    return _Compiler(dialect).predicate(p)
+    return _no_nul(_Compiler(dialect).predicate(p))
 
 
 def compile_search(s: Search, dialect: str = "sqlite") -> tuple[str, list[object]]:
     """``(sql, params)`` for a ``$search`` expression over table alias ``o`` (https://learn.microsoft.com/en-us/graph/search-query-parameter)."""
-    return _Compiler(dialect).search(s)
+    return _no_nul(_Compiler(dialect).search(s))

@@ -55,7 +55,21 @@ INSERT_OBJECT = (
 )
 
 
+def has_nul(value: Any) -> bool:
+    """Does a string anywhere in ``value`` (keys included) hold a NUL character?"""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def object_columns(obj: StoredObject, renderings: Renderings | None) -> tuple[Any, ...]:
+    """An object as ``objects`` columns. A NUL character in any of its strings is refused
+    (:class:`InvalidInput`) on every backend: PostgreSQL's text cannot hold one, and SQLite's ``LIKE``
+    and ``NOCASE`` stop at one, so the same value would compare differently (docs/scaling.md)."""
     p = obj.props
     upn = p.get("userPrincipalName")
     if renderings is None:
@@ -63,6 +77,9 @@ def object_columns(obj: StoredObject, renderings: Renderings | None) -> tuple[An
     else:
         version = renderings.stored
         rendered = renderings.render[version](obj.type, obj.id, p)
+    props = orjson.dumps(p).decode()
+    if ("\\u0000" in props and has_nul(p)) or has_nul([obj.tenant_id, obj.id, obj.type]):
+        raise InvalidInput("a string holds a NUL character")
     return (
         obj.tenant_id,
         obj.id,
@@ -72,7 +89,7 @@ def object_columns(obj: StoredObject, renderings: Renderings | None) -> tuple[An
         p.get("mailNickname"),
         obj.created,
         obj.deleted,
-        orjson.dumps(p).decode(),
+        props,
         rendered,
         version,
     )
