@@ -25,10 +25,12 @@ Graph error shape of docs/behaviour.md#error-body), :func:`assert_no_content`, :
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -185,6 +187,20 @@ def _bootstrap(database_url: str) -> None:
         reopened.close()
 
 
+def execute_sql(graph: GraphApp, statement: str) -> None:
+    """Run one SQL statement on the app's database, whichever the backend, outside the store (a test
+    that needs a state the store never writes, e.g. rows as an older version left them)."""
+    url = graph.settings.database_url
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(graph.settings.sqlite_path)) as conn, conn:
+            conn.execute(statement)
+    else:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute(statement.encode())
+
+
 # -- the app -------------------------------------------------------------------------------------
 @pytest.fixture
 def anyio_backend() -> str:
@@ -227,7 +243,9 @@ def make_app(tmp_path: Path, template_db: TemplateDb, _test_loop: None) -> Itera
 
     def factory(**overrides: Any) -> Starlette:
         app = build_app(load_settings(database_url=template_db.database_url(tmp_path, next(counter)), env={}, **overrides))
-        app.state.graph.start()
+        # called from an async test (make_api), start() would read on the test's event loop, which a
+        # database server's store refuses (it would stall the loop): start on a thread of its own
+        off_loop(app.state.graph.start)
         apps.append(app)
         return app
 
