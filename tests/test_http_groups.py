@@ -458,7 +458,7 @@ async def test_delete_security_group_v1_is_permanent(api: Api) -> None:
     assert_no_content(await api.add_member(outer["id"], group["id"]))
     assert_no_content(await api.delete(f"/v1.0/groups/{group['id']}"))
     assert_error(await api.get(f"/v1.0/groups/{group['id']}"), 404, "Request_ResourceNotFound", MSG_NOT_FOUND.format(group["id"]))
-    assert api.graph.store.sync(api.graph.store.get(api.tenant_id, group["id"])) is None
+    assert await api.graph.store.get(api.tenant_id, group["id"]) is None
     assert await api.member_ids(outer["id"]) == set()
     assert await api.ids(f"/v1.0/users/{user['id']}/memberOf") == []
 
@@ -467,7 +467,7 @@ async def test_delete_security_group_beta_is_soft(api: Api) -> None:
     group = await api.create_group()
     assert_no_content(await api.delete(f"/beta/groups/{group['id']}"))
     assert_error(await api.get(f"/beta/groups/{group['id']}"), 404, "Request_ResourceNotFound", MSG_NOT_FOUND.format(group["id"]))
-    stored = api.graph.store.sync(api.graph.store.get(api.tenant_id, group["id"]))
+    stored = await api.graph.store.get(api.tenant_id, group["id"])
     assert stored is not None and stored.deleted is not None
 
 
@@ -475,7 +475,7 @@ async def test_delete_unified_group_is_soft(api: Api) -> None:
     group = await api.create_group(kind="unified")
     assert_no_content(await api.delete(f"/v1.0/groups/{group['id']}"))
     assert await api.ids("/v1.0/groups") == []
-    stored = api.graph.store.sync(api.graph.store.get(api.tenant_id, group["id"]))
+    stored = await api.graph.store.get(api.tenant_id, group["id"])
     assert stored is not None and stored.deleted is not None
     assert_error(await api.delete(f"/v1.0/groups/{group['id']}"), 404, "Request_ResourceNotFound", MSG_NOT_FOUND.format(group["id"]))
 

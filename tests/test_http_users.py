@@ -340,7 +340,7 @@ async def test_delete_user_soft(api: Api) -> None:
     assert await api.ids("/v1.0/users") == []
     assert await api.member_ids(group["id"]) == set()
     # soft: the object is kept, marked deleted (restorable for 30 days)
-    stored = api.graph.store.sync(api.graph.store.get(api.tenant_id, user["id"]))
+    stored = await api.graph.store.get(api.tenant_id, user["id"])
     assert stored is not None and stored.deleted is not None
     # deleting again: it is gone
     assert_error(await api.delete(f"/v1.0/users/{user['id']}"), 404, "Request_ResourceNotFound", MSG_NOT_FOUND.format(user["id"]))

@@ -6,11 +6,9 @@ for rows written before the column existed (NULL → rendered on read).
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from http_helpers import Api
+from http_helpers import Api, execute_sql
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +36,6 @@ async def test_rows_without_a_rendering_are_rendered_on_read(api: Api) -> None:
     gid = (await api.create_group("legacy group"))["id"]
     await api.add_member(gid, uid)
     before = (await api.get(f"/v1.0/groups/{gid}/members")).json()["value"]
-    with sqlite3.connect(api.graph.store.path) as conn:  # type: ignore[attr-defined]
-        conn.execute("UPDATE objects SET rendered=NULL")
+    execute_sql(api.graph, "UPDATE objects SET rendered=NULL")  # rows as an older version wrote them
     after = (await api.get(f"/v1.0/groups/{gid}/members")).json()["value"]
     assert after == before
