@@ -42,7 +42,19 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from graphdir.query import ListQuery
-from graphdir.store.base import CHANGE_COLS, EdgeWrite, InvalidPosition, Page, RecordedChange, Renderings, StoredApp, StoredObject, Unavailable, recorded_change
+from graphdir.store.base import (
+    CHANGE_COLS,
+    EdgeWrite,
+    InvalidPosition,
+    Page,
+    RecordedChange,
+    Renderings,
+    StoredApp,
+    StoredObject,
+    StoreError,
+    Unavailable,
+    recorded_change,
+)
 from graphdir.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION_TABLE
 from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, pg_object_columns, translate
@@ -92,6 +104,7 @@ class PostgresStore:
         self._sync_loop: asyncio.AbstractEventLoop | None = None
         self._sync_thread: threading.Thread | None = None
         self._listeners: list[threading.Thread] = []
+        self._channels: set[str] = set()
         self._stop_listening = threading.Event()
         self._opened = False
 
@@ -110,8 +123,9 @@ class PostgresStore:
                         _call(callback)
                         last = time.monotonic()
                         while not self._stop_listening.is_set():
-                            # short waits, so that close() is not kept waiting
-                            notified = any(True for _ in conn.notifies(timeout=0.25, stop_after=1))
+                            notified = any(True for _ in conn.notifies(timeout=interval, stop_after=1))
+                            if self._stop_listening.is_set():
+                                break  # close() woke it (see close())
                             if notified or time.monotonic() - last >= interval:
                                 _call(callback)
                                 last = time.monotonic()
@@ -119,6 +133,7 @@ class PostgresStore:
                     log.warning("listening for %s failed (%s): trying again in %s s", channel, exc, interval)
                     self._stop_listening.wait(interval)
 
+        self._channels.add(channel)
         thread = threading.Thread(target=run, name=f"graphdir-listen-{channel}", daemon=True)
         thread.start()
         self._listeners.append(thread)
@@ -146,9 +161,14 @@ class PostgresStore:
     def close(self) -> None:
         """Commit what is queued, close the writer's connection, the listeners and every read pool (any thread)."""
         self._stop_listening.set()
+        for channel in self._channels:
+            try:
+                self.notify(channel)  # wakes its listener at once, which then sees the stop
+            except StoreError as exc:  # the database is gone: the listener's wait ends on its own
+                log.debug("could not wake the %s listener: %s", channel, exc)
         for listener in self._listeners:
             listener.join(timeout=5)
-        self._listeners = []
+        self._listeners, self._channels = [], set()
         self._writer.stop()
         with self._pools_lock:
             pools, self._pools = self._pools, {}
