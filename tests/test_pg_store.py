@@ -714,3 +714,40 @@ def test_a_batch_of_queued_edge_writes_settles_each_one(store: PostgresStore, ur
     recorded = store.sync(store.list_changes(TID))
     assert [(c.change.action, c.change.related_id) for c in recorded] == [("removeMember", "u0"), ("addMember", "u2"), ("addMember", "u4")]
     assert [c.seq for c in recorded] == [1, 2, 3]
+
+
+def test_queued_edge_changes_of_one_edge_both_ways_keep_their_order(store: PostgresStore) -> None:
+    """One batch adds, removes and adds again the same edge (sent one by one, in order) and adds another
+    edge twice (sent in one statement: the first changes it, the second finds it there)."""
+    insert(store, group("g", "G"), user("u1", "One"), user("u2", "Two"))
+
+    def edge(op: str, member: str) -> Callable[[PgView], EdgeWrite]:
+        action = "addMember" if op == "add" else "removeMember"
+        return lambda view: EdgeWrite("members", op, "g", member, "user", Change("g", "group", action, related_id=member),  # type: ignore[arg-type]
+                                      unchanged=lambda: LookupError(f"{op} {member}"))
+
+    async def main() -> list[Any]:
+        ops = [("add", "u1"), ("remove", "u1"), ("add", "u1"), ("add", "u2"), ("add", "u2")]
+        return await asyncio.gather(*(store.write_one(TID, edge(op, m)) for op, m in ops), return_exceptions=True)
+
+    results = run(store, main)
+    assert results[:4] == [None, None, None, None] and str(results[4]) == "add u2"
+    assert store.sync(store.is_member(TID, "g", "u1")) and store.sync(store.is_member(TID, "g", "u2"))
+    recorded = [(c.change.action, c.change.related_id) for c in store.sync(store.list_changes(TID))]
+    assert recorded == [("addMember", "u1"), ("removeMember", "u1"), ("addMember", "u1"), ("addMember", "u2")]
+
+
+def test_queued_edge_changes_of_one_kind_go_in_one_statement(store: PostgresStore) -> None:
+    """Many removals in one batch: each answered on its own (changed or not a member)."""
+    insert(store, group("g", "G"), *(user(f"u{i}", f"U{i}") for i in range(20)), members=tuple(("g", f"u{i}") for i in range(0, 20, 2)))
+
+    async def main() -> list[Any]:
+        def remove(member: str) -> Callable[[PgView], EdgeWrite]:
+            return lambda view: EdgeWrite("members", "remove", "g", member, change=Change("g", "group", "removeMember", related_id=member),
+                                          unchanged=lambda: LookupError(member))
+        return await asyncio.gather(*(store.write_one(TID, remove(f"u{i}")) for i in range(20)), return_exceptions=True)
+
+    results = run(store, main)
+    assert [r is None for r in results] == [i % 2 == 0 for i in range(20)]
+    assert [str(r) for r in results if r is not None] == [f"u{i}" for i in range(1, 20, 2)]
+    assert store.sync(store.list_members(TID, "g", ListQuery(top=50))).items == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -46,6 +47,48 @@ def connect(url: str) -> psycopg.Connection[Any]:
     conn = psycopg.connect(url, autocommit=True)
     conn.execute("SET TIME ZONE 'UTC'")
     return conn
+
+
+#: A batch's edge changes of one kind in one statement; ``RETURNING`` names the edges that changed.
+BULK_EDGE_SQL = {
+    table: {
+        "add": (
+            f"INSERT INTO {table} (tenant_id, group_id, {col}, {kind}) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+            f"ON CONFLICT DO NOTHING RETURNING tenant_id, group_id, {col}"
+        ),
+        "remove": (
+            f"DELETE FROM {table} x USING unnest(%s::text[], %s::text[], %s::text[]) AS d(t, g, o) "
+            f"WHERE x.tenant_id = d.t AND x.group_id = d.g AND x.{col} = d.o RETURNING x.tenant_id, x.group_id, x.{col}"
+        ),
+    }
+    for table, col, kind in (("members", "member_id", "member_type"), ("owners", "owner_id", "owner_type"))
+}
+
+
+@dataclass(slots=True)
+class _Op:
+    """A queued edge change of a checked write: ``edge`` is (tenant, group, other, relation)."""
+
+    relation: str
+    kind: str  # "add" | "remove"
+    edge: tuple[str, str, str, str]
+    other_type: str
+    change: tuple[Any, ...] | None
+
+
+class _SendingFirst:
+    """A cursor for a check's reads that sends the queued edge changes before each statement."""
+
+    __slots__ = ("_cur", "_send")
+
+    def __init__(self, cur: psycopg.Cursor[Any], send: Callable[[], None]) -> None:
+        self._cur = cur
+        self._send = send
+
+    def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
+        self._send()
+        return self._cur.execute(query, params)
 
 
 class _Miss(Exception):
@@ -106,13 +149,16 @@ class PostgresBackend:
         self._cache: dict[tuple[str, str], StoredObject] = {}
         self._savepoint = False
         self._at = now()
-        #: queue checked writes' statements (psycopg's pipeline mode): off for a batch run again
-        #: statement by statement after a pipelined failure (restart_unpipelined)
+        #: queue checked writes' edge changes and send them together: off for a batch run again
+        #: statement by statement after a failure of queued changes (restart_unpipelined)
         self.pipelining = True
         self._unpipelined_once = False
-        self._pipe: Any = None  # the open psycopg Pipeline, if any
-        #: the statements queued in this transaction: (cursor, its change row or None)
-        self._queued: list[tuple[psycopg.Cursor[Any], tuple[Any, ...] | None]] = []
+        #: edge changes queued and not sent yet, in order
+        self._ops: list[_Op] = []
+        #: whether each edge change sent in this transaction changed its edge, in order (see settle)
+        self._outcomes: list[bool] = []
+        #: this transaction queued edge changes (a failure can then not be pinned on one write)
+        self._queued_any = False
 
     # -- connection -------------------------------------------------------------
     def connect(self) -> None:
@@ -147,8 +193,7 @@ class PostgresBackend:
         self._cache.clear()
         self._pending = []
         self._savepoint = False
-        self._pipe = None
-        self._queued = []
+        self._ops, self._outcomes, self._queued_any = [], [], False
         self.pipelining, self._unpipelined_once = not self._unpipelined_once, False
         if self.conn is None or self.conn.closed or self.conn.broken:
             self.connect()
@@ -201,25 +246,48 @@ class PostgresBackend:
                 absent.update((tenant_id, i) for i in object_ids if (tenant_id, i) not in self._cache)
             pending = again
 
-    def _close_pipe(self) -> None:
-        """Send what is queued and wait for the results (they stay with their cursors for settle())."""
-        pipe, self._pipe = self._pipe, None
-        if pipe is not None:
-            pipe.__exit__(None, None, None)
+    def _flush_ops(self) -> None:
+        """Send the queued edge changes: one statement per kind (add or remove, members or owners) for
+        the lot, whose ``RETURNING`` says which edges changed; when one edge is both added and removed
+        among them, one statement each, in order (the order then decides)."""
+        ops, self._ops = self._ops, []
+        if not ops:
+            return
+        kinds: dict[tuple[str, str], list[int]] = {}
+        for i, op in enumerate(ops):
+            kinds.setdefault((op.relation, op.kind), []).append(i)
+        c = self._c()
+        changed = [False] * len(ops)
+        if len(kinds) > 1 and len({op.edge for op in ops}) < len({(op.edge, op.kind) for op in ops}):
+            for i, op in enumerate(ops):  # the same edge both ways: in order, one by one
+                _, insert, delete = EDGE_SQL[op.relation]
+                if op.kind == "add":
+                    changed[i] = c.execute(insert, (*op.edge[:3], op.other_type)).rowcount == 1
+                else:
+                    changed[i] = c.execute(delete, op.edge[:3]).rowcount == 1
+        else:
+            for (relation, kind), idxs in kinds.items():
+                cols = [[ops[i].edge[j] for i in idxs] for j in range(3)]
+                if kind == "add":
+                    cols.append([ops[i].other_type for i in idxs])
+                done = {tuple(r) for r in c.execute(BULK_EDGE_SQL[relation][kind], cols).fetchall()}
+                for i in idxs:  # the first of duplicates changed the edge; the others found it changed
+                    key = ops[i].edge[:3]
+                    if key in done:
+                        changed[i] = True
+                        done.discard(key)
+        for op, did in zip(ops, changed, strict=True):
+            if did and op.change is not None:
+                self._pending.append(op.change)
+        self._outcomes += changed
 
     def settle(self) -> list[bool]:
-        self._close_pipe()
-        out: list[bool] = []
-        for cur, change in self._queued:
-            changed = cur.rowcount == 1
-            if changed and change is not None:
-                self._pending.append(change)
-            out.append(changed)
-        self._queued = []
+        self._flush_ops()
+        out, self._outcomes = self._outcomes, []
         return out
 
     def replayable(self) -> bool:
-        return bool(self._queued) or self._pipe is not None
+        return self._queued_any
 
     def restart_unpipelined(self) -> None:
         self.rollback()
@@ -227,7 +295,7 @@ class PostgresBackend:
         self.begin(True)
 
     def savepoint(self) -> None:
-        self._close_pipe()  # a write function reads its statements' results at once
+        self._flush_ops()  # a write function reads what the queued changes did
         self._c().execute("SAVEPOINT w")
         self._savepoint = True
 
@@ -254,7 +322,7 @@ class PostgresBackend:
     def end_batch(self) -> None:
         """Number and write the batch's change records: per tenant (in sorted order) one counter bump,
         whose row lock is held until COMMIT; then every row in one ``executemany`` (pipelined)."""
-        self._close_pipe()
+        self._flush_ops()
         if not self._pending:
             return
         c = self._c()
@@ -272,18 +340,13 @@ class PostgresBackend:
         self._pending = []
 
     def commit(self) -> None:
-        self._close_pipe()
+        self._flush_ops()
         if self._status() != TransactionStatus.INTRANS:
             raise Unavailable("the transaction was rolled back by the database")
         self._c().execute("COMMIT")
 
     def rollback(self) -> None:
-        pipe, self._pipe, self._queued = self._pipe, None, []
-        if pipe is not None:
-            try:
-                pipe.__exit__(None, None, None)
-            except psycopg.Error:  # the failure being rolled back
-                pass
+        self._ops, self._outcomes = [], []
         self._pending = []
         self._cache.clear()
         self._savepoint = False
@@ -308,7 +371,8 @@ class PostgresBackend:
             self._pending += txn.change_rows(self._at)
 
     def make_view(self, tenant_id: str) -> PgView:
-        return PgView(self._c(), tenant_id, self._cache)
+        """A check's view: its reads send the queued edge changes first (a check must see them)."""
+        return PgView(_SendingFirst(self._c(), self._flush_ops), tenant_id, self._cache)  # type: ignore[arg-type]
 
     def apply(self, tenant_id: str, m: EdgeWrite) -> bool | None:
         """A checked write's one statement, queued (None: see :meth:`settle`): the statements of a
@@ -321,18 +385,9 @@ class PostgresBackend:
         detail = orjson.dumps(ch.detail).decode() if ch is not None and ch.detail else None
         _, insert, delete = EDGE_SQL[m.relation]
         if self.pipelining:
-            conn = self.conn
-            assert conn is not None
-            if self._pipe is None:
-                self._pipe = conn.pipeline()
-                self._pipe.__enter__()
-            cur = conn.cursor()
-            if m.op == "add":
-                cur.execute(insert, (tenant_id, m.group_id, m.other_id, m.other_type))
-            else:
-                cur.execute(delete, (tenant_id, m.group_id, m.other_id))
             row = (tenant_id, self._at, ch.object_id, ch.object_type, ch.action, ch.related_id, ch.actor, detail) if ch is not None else None
-            self._queued.append((cur, row))
+            self._ops.append(_Op(m.relation, m.op, (tenant_id, m.group_id, m.other_id, m.relation), m.other_type, row))
+            self._queued_any = True
             return None
         c = self._c()
         if m.op == "add":
