@@ -1,8 +1,9 @@
 """A ``2xx`` write is committed before the response: it survives the server being killed.
 
 Runs a live ``graphdir serve``, sends concurrent add-member requests (group commit batches
-them), kills the server with SIGKILL right after the last response, then reads the SQLite
-file directly: every membership answered ``204`` must be there.
+them), kills the server with SIGKILL right after the last response, then reopens the database
+through the store seam: every membership answered ``204`` must be there. (tests/test_concurrency.py
+does the same under load on both backends.)
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from graphdir import bootstrap
+from graphdir.query import ListQuery
+from graphdir.settings import load_settings
 
 
 def _free_port() -> int:
@@ -96,9 +100,16 @@ def test_204_survives_sigkill(tmp_path: Path) -> None:
     finally:
         _kill(proc)
     assert len(acked) == 40
-    conn = sqlite3.connect(db)
-    rows = {r[0] for r in conn.execute("SELECT member_id FROM members WHERE group_id=?", (gid,))}
-    conn.close()
+    # read back through the store seam (what a restarted server would read), not the file behind it
+    settings = load_settings(env={}, database_url=f"sqlite:///{db}")
+    store = bootstrap.open_store(settings)
+    store.open()
+    try:
+        tid = store.sync(store.get_meta("default_tenant"))
+        assert tid is not None
+        rows = {o.id for o in store.sync(store.list_members(tid, gid, ListQuery(top=999))).items}
+    finally:
+        store.close()
     assert set(acked) <= rows
 
 
