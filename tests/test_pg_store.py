@@ -88,7 +88,7 @@ def run(store: PostgresStore, fn: Callable[[], Awaitable[T]]) -> T:
         try:
             return await fn()
         finally:
-            await store.aclose_reads()
+            await store.close_reads()
 
     return asyncio.run(main())
 

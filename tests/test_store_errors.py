@@ -222,7 +222,7 @@ def test_no_query_option_value_makes_a_list_answer_5xx(make_app: Callable[..., S
         check()
     finally:
         loop.run_until_complete(client.aclose())
-        close_reads = getattr(app.state.graph.store, "aclose_reads", None)  # PostgreSQL: this loop's read pool
+        close_reads = getattr(app.state.graph.store, "close_reads", None)  # PostgreSQL: this loop's read pool
         if close_reads is not None:
             loop.run_until_complete(close_reads())
         loop.close()

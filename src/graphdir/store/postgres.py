@@ -57,9 +57,9 @@ from graphdir.store.base import (
 )
 from graphdir.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION_TABLE
 from graphdir.store.postgres_backend import PostgresBackend, connect
-from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, pg_object_columns, translate
+from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, translate
 from graphdir.store.sqlfilter import compile_predicate, compile_search
-from graphdir.store.sqlite_txn import now, rendered_row, row_object
+from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, rendered_row, row_object, tenant_row
 from graphdir.store.writer import Writer, on_event_loop
 
 T = TypeVar("T")
@@ -68,8 +68,6 @@ log = logging.getLogger("graphdir.store.postgres")
 #: ``pg_advisory_lock`` key serialising schema migrations between processes ("graphdir" in ASCII).
 MIGRATION_LOCK = 0x6772617068646972
 _DIALECT = "postgresql"
-_TENANT_COLS = "id, display_name, domain, props, created"
-_APP_COLS = "tenant_id, app_id, display_name, props, created"
 
 
 async def _await(aw: Awaitable[T]) -> T:
@@ -223,7 +221,6 @@ class PostgresStore:
         if task is not None:
             await (await task).close()
 
-    aclose_reads = close_reads
 
     def _private_loop(self) -> asyncio.AbstractEventLoop:
         """The store's own event loop, on a daemon thread: :meth:`sync` and reads awaited on loops
@@ -382,20 +379,17 @@ class PostgresStore:
 
     # -- tenants and meta ------------------------------------------------------------------
     async def get_tenant(self, tenant_id: str) -> dict[str, Any] | None:
-        rows = await self._q(f"SELECT {_TENANT_COLS} FROM tenants WHERE id=%s", (tenant_id,))
-        return self._tenant(rows[0]) if rows else None
+        rows = await self._q(f"SELECT {TENANT_COLS} FROM tenants WHERE id=%s", (tenant_id,))
+        return tenant_row(rows[0]) if rows else None
 
     async def list_tenants(self) -> list[dict[str, Any]]:
-        return [self._tenant(r) for r in await self._q(f"SELECT {_TENANT_COLS} FROM tenants ORDER BY created, id", ())]
+        return [tenant_row(r) for r in await self._q(f"SELECT {TENANT_COLS} FROM tenants ORDER BY created, id", ())]
 
-    @staticmethod
-    def _tenant(r: tuple[Any, ...]) -> dict[str, Any]:
-        return {"id": r[0], "displayName": r[1], "domain": r[2], "props": orjson.loads(r[3]), "created": r[4]}
 
     def put_tenant(self, tenant: dict[str, Any]) -> None:
         def fn(tx: PgTxn) -> None:
             tx.cur.execute(
-                f"INSERT INTO tenants ({_TENANT_COLS}) VALUES (%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET "
+                f"INSERT INTO tenants ({TENANT_COLS}) VALUES (%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET "
                 "display_name=excluded.display_name, domain=excluded.domain, props=excluded.props",
                 (tenant["id"], tenant["displayName"], tenant["domain"], orjson.dumps(tenant.get("props", {})).decode(),
                  tenant.get("created") or now()),
@@ -533,7 +527,7 @@ class PostgresStore:
                 yield buf
 
         obj_cols = INSERT_OBJECT[INSERT_OBJECT.index("(") : INSERT_OBJECT.index(")") + 1]
-        for chunk in chunks(pg_object_columns(o, self._render) for o in objects):
+        for chunk in chunks(object_columns(o, self._render) for o in objects):
 
             def load_objects(tx: PgTxn, rows: list[Any] = chunk) -> None:
                 with tx.cur.copy(f"COPY objects {obj_cols} FROM STDIN") as copy:
@@ -559,12 +553,12 @@ class PostgresStore:
 
     # -- identity (issue 3) ------------------------------------------------------------------------
     async def get_application(self, tenant_id: str, app_id: str) -> StoredApp | None:
-        rows = await self._q(f"SELECT {_APP_COLS} FROM applications WHERE tenant_id=%s AND app_id=%s", (tenant_id, app_id))
-        return StoredApp(rows[0][0], rows[0][1], rows[0][2], orjson.loads(rows[0][3]), rows[0][4]) if rows else None
+        rows = await self._q(f"SELECT {APP_COLS} FROM applications WHERE tenant_id=%s AND app_id=%s", (tenant_id, app_id))
+        return app_row(rows[0]) if rows else None
 
     async def list_applications(self, tenant_id: str) -> list[StoredApp]:
-        rows = await self._q(f"SELECT {_APP_COLS} FROM applications WHERE tenant_id=%s ORDER BY created, app_id", (tenant_id,))
-        return [StoredApp(r[0], r[1], r[2], orjson.loads(r[3]), r[4]) for r in rows]
+        rows = await self._q(f"SELECT {APP_COLS} FROM applications WHERE tenant_id=%s ORDER BY created, app_id", (tenant_id,))
+        return [app_row(r) for r in rows]
 
     async def role_ids(self, tenant_id: str, principal_id: str) -> list[str]:
         rows = await self._q("SELECT role_id FROM role_assignments WHERE tenant_id=%s AND principal_id=%s ORDER BY role_id", (tenant_id, principal_id))

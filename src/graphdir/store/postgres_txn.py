@@ -26,7 +26,7 @@ from graphdir.store.base import (
     Unavailable,
 )
 from graphdir.store.pg_migrations import CONFLICT_NAMES
-from graphdir.store.sqlite_txn import CACHE_GROUPS, object_columns, row_object
+from graphdir.store.sqlite_txn import CACHE_GROUPS, EdgeVerbs, object_columns, row_object
 
 COLS = "o.tenant_id, o.id, o.type, o.props, o.created, o.deleted"
 GET_OBJECT = f"SELECT {COLS} FROM objects o WHERE o.tenant_id=%s AND o.id=%s"
@@ -50,10 +50,6 @@ EDGE_SQL = {
     )
     for table, col in (("members", "member_id"), ("owners", "owner_id"))
 }
-
-
-#: kept for readers of this module: the codec is shared, and refuses NUL on every backend
-pg_object_columns = object_columns
 
 
 def conflict_what(exc: psycopg.Error) -> str:
@@ -161,12 +157,13 @@ class PgView:
         return {r[0] for r in rows}
 
 
-class PgTxn(PgView):
+class PgTxn(PgView, EdgeVerbs):
     """The writer's view of one write function (see :class:`graphdir.store.base.Txn`): reads and writes.
 
     ``conn``/``cur`` are the writer's connection and cursor (``%s`` placeholders)."""
 
     __slots__ = ("conn", "changes", "render")
+    _edge_sql = EDGE_SQL  # %s placeholders
 
     def __init__(
         self, conn: psycopg.Connection[Any], tenant_id: str, render: Renderings | None = None,
@@ -200,11 +197,11 @@ class PgTxn(PgView):
 
     def insert(self, obj: StoredObject) -> None:
         self._cache.pop((self.tenant_id, obj.id), None)
-        self._guarded(INSERT_OBJECT, pg_object_columns(obj, self.render))
+        self._guarded(INSERT_OBJECT, object_columns(obj, self.render))
 
     def update(self, obj: StoredObject) -> None:
         self._cache.pop((self.tenant_id, obj.id), None)
-        c = pg_object_columns(obj, self.render)
+        c = object_columns(obj, self.render)
         self._guarded(UPDATE_OBJECT, (c[3], c[4], c[5], c[7], c[8], c[9], c[10], c[0], c[1]))
 
     def purge(self, object_id: str) -> None:
@@ -213,23 +210,6 @@ class PgTxn(PgView):
         # the edges go with the object (ON DELETE CASCADE), as SQLite's explicit deletes do
         self._cur.execute("DELETE FROM objects WHERE tenant_id=%s AND id=%s", (t, object_id))
 
-    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
-        return self._cur.execute(EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
-
-    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
-        return self._cur.execute(EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
-
-    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
-        return self._add("members", group_id, member_id, member_type)
-
-    def remove_member(self, group_id: str, member_id: str) -> bool:
-        return self._remove("members", group_id, member_id)
-
-    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
-        return self._add("owners", group_id, owner_id, owner_type)
-
-    def remove_owner(self, group_id: str, owner_id: str) -> bool:
-        return self._remove("owners", group_id, owner_id)
 
     def record(self, change: Change) -> None:
         self.changes.append(change)

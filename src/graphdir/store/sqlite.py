@@ -40,15 +40,19 @@ from graphdir.store.migrations import MIGRATIONS
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.sqlite_backend import BUSY_MS, BUSY_WAIT, SqliteBackend
 from graphdir.store.sqlite_txn import (
+    APP_COLS,
     CACHE_GROUPS,
     COLS,
     INSERT_OBJECT,
+    TENANT_COLS,
     SqliteTxn,
     SqliteView,
+    app_row,
     now,
     object_columns,
     rendered_row,
     row_object,
+    tenant_row,
     translate,
 )
 from graphdir.store.writer import Writer
@@ -332,15 +336,12 @@ class SqliteStore:
 
     # -- tenants and meta -----------------------------------------------------
     async def get_tenant(self, tenant_id: str) -> dict[str, Any] | None:
-        rows = self._q("SELECT id, display_name, domain, props, created FROM tenants WHERE id=?", (tenant_id,))
-        return self._tenant(rows[0]) if rows else None
+        rows = self._q(f"SELECT {TENANT_COLS} FROM tenants WHERE id=?", (tenant_id,))
+        return tenant_row(rows[0]) if rows else None
 
     async def list_tenants(self) -> list[dict[str, Any]]:
-        return [self._tenant(r) for r in self._q("SELECT id, display_name, domain, props, created FROM tenants ORDER BY created, id", ())]
+        return [tenant_row(r) for r in self._q(f"SELECT {TENANT_COLS} FROM tenants ORDER BY created, id", ())]
 
-    @staticmethod
-    def _tenant(r: tuple[Any, ...]) -> dict[str, Any]:
-        return {"id": r[0], "displayName": r[1], "domain": r[2], "props": orjson.loads(r[3]), "created": r[4]}
 
     def put_tenant(self, tenant: dict[str, Any]) -> None:
         def fn(tx: SqliteTxn) -> None:
@@ -494,12 +495,12 @@ class SqliteStore:
 
     # -- identity (issue 3) ---------------------------------------------------------
     async def get_application(self, tenant_id: str, app_id: str) -> StoredApp | None:
-        rows = self._q("SELECT tenant_id, app_id, display_name, props, created FROM applications WHERE tenant_id=? AND app_id=?", (tenant_id, app_id))
-        return StoredApp(rows[0][0], rows[0][1], rows[0][2], orjson.loads(rows[0][3]), rows[0][4]) if rows else None
+        rows = self._q(f"SELECT {APP_COLS} FROM applications WHERE tenant_id=? AND app_id=?", (tenant_id, app_id))
+        return app_row(rows[0]) if rows else None
 
     async def list_applications(self, tenant_id: str) -> list[StoredApp]:
-        rows = self._q("SELECT tenant_id, app_id, display_name, props, created FROM applications WHERE tenant_id=? ORDER BY created, app_id", (tenant_id,))
-        return [StoredApp(r[0], r[1], r[2], orjson.loads(r[3]), r[4]) for r in rows]
+        rows = self._q(f"SELECT {APP_COLS} FROM applications WHERE tenant_id=? ORDER BY created, app_id", (tenant_id,))
+        return [app_row(r) for r in rows]
 
     async def role_ids(self, tenant_id: str, principal_id: str) -> list[str]:
         rows = self._q("SELECT role_id FROM role_assignments WHERE tenant_id=? AND principal_id=? ORDER BY role_id", (tenant_id, principal_id))

@@ -37,6 +37,21 @@ def row_object(r: tuple[Any, ...]) -> StoredObject:
     return StoredObject(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5])
 
 
+#: The columns :func:`tenant_row` and :func:`app_row` read (both backends select them in this order).
+TENANT_COLS = "id, display_name, domain, props, created"
+APP_COLS = "tenant_id, app_id, display_name, props, created"
+
+
+def tenant_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    """A ``tenants`` row read as :data:`TENANT_COLS`."""
+    return {"id": r[0], "displayName": r[1], "domain": r[2], "props": orjson.loads(r[3]), "created": r[4]}
+
+
+def app_row(r: tuple[Any, ...]) -> StoredApp:
+    """An ``applications`` row read as :data:`APP_COLS`."""
+    return StoredApp(r[0], r[1], r[2], orjson.loads(r[3]), r[4])
+
+
 def rendered_row(r: tuple[Any, ...], render: Renderer) -> tuple[str, bytes]:
     """(type, rendering) of a row read as (id, type, stored bytes or NULL, props or NULL): the stored
     bytes when they were made with the projection asked for, else rendered now from the attributes."""
@@ -154,6 +169,34 @@ EDGE_SQL = {
 }
 
 
+class EdgeVerbs:
+    """A write function's member and owner verbs, one statement each (``_edge_sql``: the backend's
+    (exists, insert, delete) statements per edge table; ``_cur``: its cursor). True: the edge changed."""
+
+    __slots__ = ()
+    _edge_sql: dict[str, tuple[str, str, str]] = EDGE_SQL
+    _cur: Any
+    tenant_id: str
+
+    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
+        return bool(self._cur.execute(self._edge_sql[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1)
+
+    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
+        return bool(self._cur.execute(self._edge_sql[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1)
+
+    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
+        return self._add("members", group_id, member_id, member_type)
+
+    def remove_member(self, group_id: str, member_id: str) -> bool:
+        return self._remove("members", group_id, member_id)
+
+    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
+        return self._add("owners", group_id, owner_id, owner_type)
+
+    def remove_owner(self, group_id: str, owner_id: str) -> bool:
+        return self._remove("owners", group_id, owner_id)
+
+
 class SqliteView:
     """A checked write's read-only view of the writer's transaction (see :class:`graphdir.store.base.TxnView`).
 
@@ -228,7 +271,7 @@ class SqliteView:
         return {r[0] for r in rows}
 
 
-class SqliteTxn(SqliteView):
+class SqliteTxn(SqliteView, EdgeVerbs):
     """The writer's view of one write function (see :class:`graphdir.store.base.Txn`): reads and writes."""
 
     __slots__ = ("conn", "changes", "seq", "render")
@@ -271,23 +314,6 @@ class SqliteTxn(SqliteView):
         self.conn.execute("DELETE FROM owners WHERE tenant_id=? AND owner_id=?", (t, object_id))
         self.conn.execute("DELETE FROM objects WHERE tenant_id=? AND id=?", (t, object_id))
 
-    def _add(self, table: str, group_id: str, other_id: str, other_type: str) -> bool:
-        return self._cur.execute(EDGE_SQL[table][1], (self.tenant_id, group_id, other_id, other_type)).rowcount == 1
-
-    def _remove(self, table: str, group_id: str, other_id: str) -> bool:
-        return self._cur.execute(EDGE_SQL[table][2], (self.tenant_id, group_id, other_id)).rowcount == 1
-
-    def add_member(self, group_id: str, member_id: str, member_type: str) -> bool:
-        return self._add("members", group_id, member_id, member_type)
-
-    def remove_member(self, group_id: str, member_id: str) -> bool:
-        return self._remove("members", group_id, member_id)
-
-    def add_owner(self, group_id: str, owner_id: str, owner_type: str) -> bool:
-        return self._add("owners", group_id, owner_id, owner_type)
-
-    def remove_owner(self, group_id: str, owner_id: str) -> bool:
-        return self._remove("owners", group_id, owner_id)
 
     def record(self, change: Change) -> None:
         self.changes.append(change)
