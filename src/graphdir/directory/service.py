@@ -3,13 +3,13 @@
 Imports nothing from HTTP. Every public method implements one Graph
 operation and cites its doc page; writes run inside the store's single
 writer so that their checks and their change are one transaction.
-Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin`.
+Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin` → :class:`FunctionsMixin`.
 """
 
 from __future__ import annotations
 
-from graphdir.directory.membership import MembershipMixin
+from graphdir.directory.functions import FunctionsMixin
 
 
-class Directory(MembershipMixin):
-    """Users, groups, members, owners and memberOf for every tenant in one store."""
+class Directory(FunctionsMixin):
+    """Users, groups, members, owners, memberOf and the membership functions for every tenant in one store."""
