@@ -101,9 +101,6 @@ def parse_select(value: str, resource: str, version: str = "v1.0") -> list[str]:
 #: The relationships graphdir expands, by the type that has them (group-get.md, group-list.md,
 #: user-get.md, user-list.md); every other expansion keeps answering Graph's 400.
 EXPANDABLE: dict[str, tuple[str, ...]] = {"group": ("members", "owners"), "user": ("memberOf",)}
-#: Related items an expansion returns per object, without a nextLink (query-parameters.md's note on
-#: directory objects: https://learn.microsoft.com/en-us/graph/query-parameters#expand-parameter).
-EXPAND_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -152,7 +149,7 @@ def _expand_item(relation: str, raw: str, version: str) -> Expand:
     if not rest:
         return Expand(relation)
     if not rest.rstrip().endswith(")"):
-        raise errors.GraphError(400, "BadRequest", f"Syntax error at position {len(text)} in '{text}'.")
+        raise errors.GraphError(400, "BadRequest", "Found an unbalanced bracket expression.")  # the OData parser's
     select: list[str] | None = None
     for option in _split_top_level(rest.rstrip()[:-1], ";"):
         key, eq, value = option.partition("=")
