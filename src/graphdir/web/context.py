@@ -106,7 +106,8 @@ class Ctx:
         select = opts.select if opts else None
         expand = opts.expand if opts and related is not None else None
         es = entity_set or serialize.entity_set_for(obj.type)
-        body = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True, expand=expand and expand.relation)}
+        relation = expand.relation if expand is not None else None
+        body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True, expand=relation)}
         body.update(serialize.entity(obj, select, typed=es == "directoryObjects", version=self.version))
         if expand is not None and related is not None:
             body[expand.relation] = serialize.expanded(related.get(obj.id, []), expand.select, self.version)
@@ -122,7 +123,7 @@ class Ctx:
         """A page; with ``related`` (``$expand``, never with pre-rendered items), each item's expanded
         relationship last."""
         expand = opts.expand if related is not None else None
-        context = serialize.context(self.base, self.version, entity_set, opts.select, expand=expand and expand.relation)
+        context = serialize.context(self.base, self.version, entity_set, opts.select, expand=expand.relation if expand is not None else None)
         body: dict[str, Any] = {"@odata.context": context}
         if page.count is not None and opts.query.after is None:
             body["@odata.count"] = page.count
