@@ -283,6 +283,17 @@ class Store(Protocol):
     async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool: ...
     async def is_owner(self, tenant_id: str, group_id: str, owner_id: str) -> bool: ...
 
+    # transitive relationships (graphdir.store.transitive): live groups only, walked through live groups only
+    async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
+        """The ids of every live group that holds the object, directly or through nested groups."""
+        ...
+    async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
+        """Those groups as a listing (cast, filter, search, count, order and keyset page as any listing)."""
+        ...
+    async def list_transitive_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
+        """The group's members and the members of its nested groups at any depth, each once."""
+        ...
+
     # change records (delta and audit read these), in sequence order
     async def list_changes(self, tenant_id: str, after: int = 0, limit: int = 1000) -> list[RecordedChange]:
         """The tenant's change records with ``seq > after``, at most ``limit``, in ``seq`` order."""

@@ -159,6 +159,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'groups_version'; END;
         """,
     ),
+    (
+        7,
+        "members_nested: the group-typed edges alone, for the walk down to nested groups (transitiveMembers)",
+        # A partial index: adding or removing a user (the hot path) does not touch it, and finding the
+        # groups nested in a 1,000,000-member group reads only them (graphdir.store.transitive).
+        """
+        CREATE INDEX members_nested ON members (tenant_id, group_id, member_id) WHERE member_type = 'group';
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

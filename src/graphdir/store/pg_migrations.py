@@ -123,6 +123,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "members_nested: the group-typed edges alone, for the walk down to nested groups (transitiveMembers)",
+        # as SQLite's migration 7: a partial index that adding or removing a user never touches
+        """
+        CREATE INDEX members_nested ON members (tenant_id, group_id, member_id) WHERE member_type = 'group';
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

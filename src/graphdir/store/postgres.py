@@ -50,6 +50,7 @@ from graphdir.store.base import (
     InvalidPosition,
     Page,
     RecordedChange,
+    Renderer,
     Renderings,
     StoredApp,
     StoredObject,
@@ -61,7 +62,8 @@ from graphdir.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION_TABLE
 from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, translate
 from graphdir.store.sqlfilter import compile_predicate, compile_search
-from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, rendered_row, row_object, tenant_row
+from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, pack_page, row_object, tenant_row
+from graphdir.store.transitive import merge_arms
 from graphdir.store.writer import Writer, on_event_loop
 
 T = TypeVar("T")
@@ -70,6 +72,25 @@ log = logging.getLogger("graphdir.store.postgres")
 #: ``pg_advisory_lock`` key serialising schema migrations between processes ("graphdir" in ASCII).
 MIGRATION_LOCK = 0x6772617068646972
 _DIALECT = "postgresql"
+
+#: The live groups that hold an object, directly or through live nested groups (``up(g)``;
+#: parameters: tenant, object, tenant), as SQLite's (graphdir.store.transitive).
+_UP = (
+    "WITH RECURSIVE up(g) AS ("
+    "SELECT m.group_id FROM members m JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id "
+    "WHERE m.tenant_id=%s AND m.member_id=%s AND x.deleted IS NULL "
+    "UNION SELECT m.group_id FROM up JOIN members m ON m.tenant_id=%s AND m.member_id=up.g "
+    "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id WHERE x.deleted IS NULL)"
+)
+#: A group and the live groups nested in it at any depth (``down(g)``; parameters: group, tenant),
+#: over the partial index ``members_nested``.
+_DOWN = (
+    "WITH RECURSIVE down(g) AS (SELECT %s::text COLLATE \"C\" "
+    "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group' "
+    "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
+)
+
+
 
 
 async def _await(aw: Awaitable[T]) -> T:
@@ -483,8 +504,17 @@ class PostgresStore:
         Ordered by displayName, the key is SQLite's NOCASE order: ``lower()`` of the "C" text (ASCII
         letters folded, every other byte compared as is), then the id; the position handed back holds
         the display name as stored, as SQLite's does."""
+        where, args = self._clauses(q)
+        count = int((await self._q(f"SELECT count(*) {frm}{where}", [*params, *args]))[0][0]) if q.count else None
+        sel, page_args, width, render = self._arm(frm, [*params, *args], where, id_col, q)
+        rows = await self._q(sel, [*page_args, q.top + 1])
+        return pack_page(rows, width, render, count, q.top)
+
+    @staticmethod
+    def _clauses(q: ListQuery) -> tuple[str, list[Any]]:
+        """The query's cast, ``$filter`` and ``$search`` as ``AND …`` clauses over ``o`` and their parameters."""
         where = ""
-        args = list(params)
+        args: list[Any] = []
         if q.types:
             where += " AND o.type = ANY(%s)"
             args.append(list(q.types))
@@ -496,13 +526,15 @@ class PostgresStore:
             sql, p = compile_search(q.search, _DIALECT)
             where += f" AND ({sql})"
             args += p
-        count = None
-        if q.count:
-            count = int((await self._q(f"SELECT count(*) {frm}{where}", args))[0][0])
+        return where, args
+
+    def _arm(self, frm: str, args: list[Any], where: str, id_col: str, q: ListQuery) -> tuple[str, list[Any], int, Renderer | None]:
+        """The statement selecting the rows of ``frm`` past the query's position, in its order, each
+        ending with its keys (from column ``width`` on), its parameters, and ``LIMIT %s`` left to bind."""
         if q.order_by == "displayName":
-            keys, sel, marks = ["lower(o.display_name)", id_col], ["o.display_name", id_col], ['lower((%s)::text COLLATE "C")', "%s"]
+            keys, sel, marks = ["lower(o.display_name)", id_col], [f"o.display_name AS k1, {id_col} AS k2"], ['lower((%s)::text COLLATE "C")', "%s"]
         else:
-            keys, sel, marks = [id_col], [id_col], ["%s"]
+            keys, sel, marks = [id_col], [f"{id_col} AS k1"], ["%s"]
         cmp = "<" if q.descending else ">"
         direction = " DESC" if q.descending else ""
         page_where = where
@@ -523,13 +555,40 @@ class PostgresStore:
             width = 4
         else:
             cols, width = COLS, 6
-        rows = await self._q(f"SELECT {cols}, {', '.join(sel)} {frm}{page_where} ORDER BY {order} LIMIT %s", [*page_args, q.top + 1])
-        more = len(rows) > q.top
-        rows = rows[: q.top]
-        nxt = tuple(str(v) for v in rows[-1][width:]) if more and rows else None
-        if render is not None:
-            return Page([], nxt, count, rendered=[rendered_row(r, render) for r in rows])
-        return Page([row_object(r) for r in rows], nxt, count)
+        return f"SELECT {cols}, {', '.join(sel)} {frm}{page_where} ORDER BY {order} LIMIT %s", page_args, width, render
+
+    # -- transitive relationships (graphdir.store.transitive) -------------------------------------
+    async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
+        return {r[0] for r in await self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+
+    async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
+        frm = f"FROM ({_UP} SELECT g FROM up) a JOIN objects o ON o.tenant_id=%s AND o.id=a.g WHERE o.deleted IS NULL"
+        return await self._page(frm, [tenant_id, object_id, tenant_id, tenant_id], "o.id", q)
+
+    async def list_transitive_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
+        """One statement for every arm: ``CROSS JOIN LATERAL`` runs the page's query once per nested
+        group, each an index range of at most ``top + 1`` rows, sorted together in the page's order;
+        :func:`merge_arms` drops the members reached twice."""
+        groups = [r[0] for r in await self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
+        if len(groups) <= 1:  # no nested group: the direct members, paged as they are
+            return await self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)
+        where, args = self._clauses(q)
+        count = None
+        if q.count:
+            frm = (
+                "FROM (SELECT DISTINCT member_id FROM members WHERE tenant_id=%s AND group_id = ANY(%s)) t "
+                "JOIN objects o ON o.tenant_id=%s AND o.id=t.member_id WHERE o.deleted IS NULL"
+            )
+            count = int((await self._q(f"SELECT count(*) {frm}{where}", [tenant_id, groups, tenant_id, *args]))[0][0])
+        frm = "FROM members m JOIN objects o ON o.tenant_id=m.tenant_id AND o.id=m.member_id WHERE m.tenant_id=%s AND m.group_id=d.g AND o.deleted IS NULL"
+        arm, arm_args, width, render = self._arm(frm, [tenant_id, *args], where, "m.member_id", q)
+        direction = " DESC" if q.descending else ""
+        order = f"lower(x.k1){direction}, x.k2{direction}" if q.order_by == "displayName" else f"x.k1{direction}"
+        rows = await self._q(
+            f"SELECT x.* FROM unnest(%s::text[]) d(g) CROSS JOIN LATERAL ({arm}) x ORDER BY {order}",
+            [groups, *arm_args, q.top + 1],
+        )
+        return pack_page(merge_arms([rows], width, q.top, q.order_by == "displayName", q.descending), width, render, count, q.top)
 
     # -- bulk ----------------------------------------------------------------------------------
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None:

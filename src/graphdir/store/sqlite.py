@@ -32,6 +32,7 @@ from graphdir.store.base import (
     InvalidPosition,
     Page,
     RecordedChange,
+    Renderer,
     Renderings,
     StoredApp,
     StoredObject,
@@ -52,11 +53,12 @@ from graphdir.store.sqlite_txn import (
     app_row,
     now,
     object_columns,
-    rendered_row,
+    pack_page,
     row_object,
     tenant_row,
     translate,
 )
+from graphdir.store.transitive import merge_arms
 from graphdir.store.writer import Writer
 
 __all__ = ["BUSY_WAIT", "CACHE_GROUPS", "Conflict", "SqliteStore", "SqliteTxn", "SqliteView", "translate"]
@@ -84,6 +86,24 @@ TAIL_PASSES = 2
 #: doing close()"). The inode stays open with its descriptor, so its number is never reused.
 _FLUSH_FDS: dict[tuple[int, int], int] = {}
 _FLUSH_LOCK = threading.Lock()
+
+#: The live groups that hold an object, directly or through live nested groups (a ``WITH`` clause
+#: defining ``up(g)``; parameters: tenant, object, tenant). UNION, not UNION ALL: a group reached
+#: twice is walked once, and a cycle (which the writes refuse) would still end.
+_UP = (
+    "WITH RECURSIVE up(g) AS ("
+    "SELECT m.group_id FROM members m JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id "
+    "WHERE m.tenant_id=? AND m.member_id=? AND x.deleted IS NULL "
+    "UNION SELECT m.group_id FROM up JOIN members m ON m.tenant_id=? AND m.member_id=up.g "
+    "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id WHERE x.deleted IS NULL)"
+)
+#: A group and the live groups nested in it at any depth (``down(g)``; parameters: group, tenant),
+#: over the partial index ``members_nested`` (group-typed edges only).
+_DOWN = (
+    "WITH RECURSIVE down(g) AS (SELECT ? "
+    "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=? AND m.group_id=down.g AND m.member_type='group' "
+    "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
+)
 
 
 def flush_file(path: Path) -> None:
@@ -433,8 +453,16 @@ class SqliteStore:
 
     def _page(self, frm: str, params: list[Any], id_col: str, q: ListQuery) -> Page:
         """Keyset pagination: ``WHERE (key) > (last key) ORDER BY key LIMIT top+1`` — never OFFSET."""
+        where, args = self._clauses(q)
+        count = int(self._q(f"SELECT count(*) {frm}{where}", [*params, *args])[0][0]) if q.count else None
+        rows, width, render = self._arm(frm, [*params, *args], where, id_col, q)
+        return pack_page(rows, width, render, count, q.top)
+
+    @staticmethod
+    def _clauses(q: ListQuery) -> tuple[str, list[Any]]:
+        """The query's cast, ``$filter`` and ``$search`` as ``AND …`` clauses over ``o`` and their parameters."""
         where = ""
-        args = list(params)
+        args: list[Any] = []
         if q.types:
             where += f" AND o.type IN ({','.join('?' * len(q.types))})"
             args += list(q.types)
@@ -446,13 +474,12 @@ class SqliteStore:
             sql, p = compile_search(q.search)
             where += f" AND ({sql})"
             args += p
-        count = None
-        if q.count:
-            count = int(self._q(f"SELECT count(*) {frm}{where}", args)[0][0])
-        if q.order_by == "displayName":
-            keys = ["o.display_name", id_col]
-        else:
-            keys = [id_col]
+        return where, args
+
+    def _arm(self, frm: str, args: list[Any], where: str, id_col: str, q: ListQuery) -> tuple[list[tuple[Any, ...]], int, Renderer | None]:
+        """At most ``top + 1`` rows of ``frm`` past the query's position, in its order, each ending with
+        its keys (from column ``width`` on); ``args`` are ``frm``'s parameters, then ``where``'s."""
+        keys = ["o.display_name", id_col] if q.order_by == "displayName" else [id_col]
         cmp = "<" if q.descending else ">"
         direction = " DESC" if q.descending else ""
         page_where = where
@@ -476,12 +503,35 @@ class SqliteStore:
         else:
             cols, width = COLS, 6
         rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*page_args, q.top + 1])
-        more = len(rows) > q.top
-        rows = rows[: q.top]
-        nxt = tuple(str(v) for v in rows[-1][width:]) if more and rows else None
-        if render is not None:
-            return Page([], nxt, count, rendered=[rendered_row(r, render) for r in rows])
-        return Page([row_object(r) for r in rows], nxt, count)
+        return rows, width, render
+
+    # -- transitive relationships (graphdir.store.transitive) ----------------------
+    async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
+        return {r[0] for r in self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+
+    async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
+        frm = f"FROM ({_UP} SELECT g FROM up) a JOIN objects o ON o.tenant_id=? AND o.id=a.g WHERE o.deleted IS NULL"
+        return self._page(frm, [tenant_id, object_id, tenant_id, tenant_id], "o.id", q)
+
+    async def list_transitive_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
+        groups = [r[0] for r in self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
+        if len(groups) <= 1:  # no nested group: the direct members, paged as they are
+            return self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)
+        where, args = self._clauses(q)
+        count = None
+        if q.count:
+            frm = (
+                "FROM (SELECT DISTINCT member_id FROM members WHERE tenant_id=? AND group_id IN (SELECT value FROM json_each(?))) t "
+                "JOIN objects o ON o.tenant_id=? AND o.id=t.member_id WHERE o.deleted IS NULL"
+            )
+            count = int(self._q(f"SELECT count(*) {frm}{where}", [tenant_id, orjson.dumps(groups).decode(), tenant_id, *args])[0][0])
+        frm = "FROM members m JOIN objects o ON o.tenant_id=m.tenant_id AND o.id=m.member_id WHERE m.tenant_id=? AND m.group_id=? AND o.deleted IS NULL"
+        arms = []
+        width, render = 6, None
+        for g in groups:
+            rows, width, render = self._arm(frm, [tenant_id, g, *args], where, "m.member_id", q)
+            arms.append(rows)
+        return pack_page(merge_arms(arms, width, q.top, q.order_by == "displayName", q.descending), width, render, count, q.top)
 
     # -- change records -----------------------------------------------------------
     async def list_changes(self, tenant_id: str, after: int = 0, limit: int = 1000) -> list[RecordedChange]:

@@ -18,6 +18,7 @@ from graphdir.store.base import (
     Change,
     Conflict,
     InvalidInput,
+    Page,
     Renderer,
     Renderings,
     StoredApp,
@@ -58,6 +59,18 @@ def rendered_row(r: tuple[Any, ...], render: Renderer) -> tuple[str, bytes]:
     if r[2] is not None:
         return r[1], r[2]
     return r[1], render(r[1], r[0], orjson.loads(r[3]))
+
+
+def pack_page(rows: list[tuple[Any, ...]], width: int, render: Renderer | None, count: int | None, top: int) -> Page:
+    """A listing's page from up to ``top + 1`` rows (one more tells that more follow), each read as
+    :data:`COLS` or as a rendered row when ``render`` is given, its keys from column ``width`` on (both
+    stores): the next position is the last row's keys."""
+    more = len(rows) > top
+    rows = rows[:top]
+    nxt = tuple(str(v) for v in rows[-1][width:]) if more and rows else None
+    if render is not None:
+        return Page([], nxt, count, rendered=[rendered_row(r, render) for r in rows])
+    return Page([row_object(r) for r in rows], nxt, count)
 
 
 def now() -> str:
