@@ -217,12 +217,14 @@ async def test_contexts_name_sets_of_the_document(api: Api, version: str) -> Non
 async def test_relationships_are_navigation_properties(api: Api, version: str) -> None:
     csdl = await get_csdl(api, version)
     collection = "Collection(graph.directoryObject)"
-    assert csdl.properties("group", "NavigationProperty") == {"members": collection, "owners": collection, "memberOf": collection}
-    assert csdl.properties("user", "NavigationProperty") == {"memberOf": collection}
+    assert csdl.properties("group", "NavigationProperty") == {
+        "members": collection, "owners": collection, "memberOf": collection, "transitiveMembers": collection, "transitiveMemberOf": collection,
+    }  # fmt: skip
+    assert csdl.properties("user", "NavigationProperty") == {"memberOf": collection, "transitiveMemberOf": collection}
     assert csdl.container is not None
     me = csdl.container.find(f"{EDM}Singleton[@Name='me']")
     assert me is not None and me.get("Type") == "graph.user"
-    assert [b.get("Path") for b in me.findall(f"{EDM}NavigationPropertyBinding")] == ["memberOf"]
+    assert [b.get("Path") for b in me.findall(f"{EDM}NavigationPropertyBinding")] == ["memberOf", "transitiveMemberOf"]
     # $expand is not served: every set says so (the ExpandNotSupported answers cite "the entity schema")
     restricted = {
         str(a.get("Target")).rsplit("/", 1)[1]
