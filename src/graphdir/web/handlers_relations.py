@@ -1,4 +1,5 @@
-"""Handlers for members, owners and memberOf (the membership API)."""
+"""Handlers for members, owners and memberOf (the membership API), and the relationship listing
+machinery (options, casts, `$count` segment, paging) that handlers_transitive shares."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from graphdir.store.base import Page
 from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import user_key
 from graphdir.web.responses import GraphResponse
-
 
 #: One relationship's page for a request: the domain call a listing, its ``$count`` segment and its
 #: ``$ref`` form share (the transitive ones of handlers_transitive too).

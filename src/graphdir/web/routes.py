@@ -51,7 +51,7 @@ _TRANSITIVE_MEMBER_OF_READ = ("User.Read.All", "Directory.Read.All", "Directory.
 READ_TRANSITIVE_MEMBER_OF = Perms(_TRANSITIVE_MEMBER_OF_READ + _DELEGATED_LEGACY, _TRANSITIVE_MEMBER_OF_READ)
 READ_MY_TRANSITIVE_MEMBER_OF = Perms(("User.Read",) + _TRANSITIVE_MEMBER_OF_READ + _DELEGATED_LEGACY, _TRANSITIVE_MEMBER_OF_READ)
 # group-list-transitivememberof.md: delegated GroupMember.Read.All (least); application Directory.Read.All (least).
-READ_GROUP_TRANSITIVE_MEMBER_OF = Perms(
+READ_GROUP_ANCESTORS = Perms(
     ("GroupMember.Read.All", "Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All") + _DELEGATED_LEGACY,
     ("Directory.Read.All", "Directory.ReadWrite.All"),
 )
@@ -126,10 +126,10 @@ def _routes() -> list[Route]:
     add("GET", "groups/{gid}/transitiveMembers/$count", tr.count_transitive_members, READ_GROUPS, "group-list-transitivemembers")
     add("GET", "groups/{gid}/transitiveMembers/{cast}", tr.list_transitive_members, READ_GROUPS, "group-list-transitivemembers")
     add("GET", "groups/{gid}/transitiveMembers/{cast}/$count", tr.count_transitive_members, READ_GROUPS, "group-list-transitivemembers")
-    add("GET", "groups/{gid}/transitiveMemberOf", tr.group_transitive_member_of, READ_GROUP_TRANSITIVE_MEMBER_OF, "group-list-transitivememberof")
-    add("GET", "groups/{gid}/transitiveMemberOf/$count", tr.count_group_transitive_member_of, READ_GROUP_TRANSITIVE_MEMBER_OF, "group-list-transitivememberof")
-    add("GET", "groups/{gid}/transitiveMemberOf/{cast}", tr.group_transitive_member_of, READ_GROUP_TRANSITIVE_MEMBER_OF, "group-list-transitivememberof")
-    add("GET", "groups/{gid}/transitiveMemberOf/{cast}/$count", tr.count_group_transitive_member_of, READ_GROUP_TRANSITIVE_MEMBER_OF, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf", tr.group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf/$count", tr.count_group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf/{cast}", tr.group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf/{cast}/$count", tr.count_group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
     add("GET", "directoryObjects/{id}", o.get_directory_object, READ_DIRECTORY, "directoryobject-get")
     return t
 
