@@ -572,3 +572,27 @@ async def test_errors(api: Api, version: str) -> None:
         for rel in ("transitiveMembers", "transitiveMemberOf", "memberOf"):
             resp = await api.request(method, f"/{v}/groups/{g}/{rel}", json=None if method == "DELETE" else {})
             assert_error(resp, 405, "Request_BadRequest", MSG_METHOD)
+
+
+def _ascii_fold(name: str) -> str:
+    """The stores' displayName order: ASCII letters folded, every other character as is (docs/behaviour.md#transitive-membership)."""
+    return "".join(c.lower() if c.isascii() else c for c in name)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_display_name_order_across_arms(api: Api, descending: bool) -> None:
+    """Names that differ in case and beyond ASCII, spread over several nested groups: the merged
+    order is the direct listing's order, and paging by one never skips or repeats a member."""
+    names = ["émile", "Emile", "emile", "Zoë", "zoe", "Ärger", "apple", "Apple", "apple", "Zed"]
+    users = [await api.seed("user", n, userPrincipalName=f"{api.unique('o')}@{DOMAIN}") for n in names]
+    ids = [u["id"] for u in users]
+    arms = [await api.create_group(f"arm {i}", **{"members@odata.bind": [ref(u) for u in ids[i::3]]}) for i in range(3)]
+    flat = await api.create_group("flat", **{"members@odata.bind": [ref(u) for u in ids]})
+    root = await api.create_group("root", **{"members@odata.bind": [ref(a["id"]) for a in arms] + [ref(ids[0])]})
+    order = "displayName desc" if descending else "displayName"
+    expected = sorted(ids, key=lambda i: (_ascii_fold(names[ids.index(i)]), i), reverse=descending)
+    direct = await api.ids(f"/beta/groups/{flat['id']}/members?$orderby={order}&$count=true", headers=ADVANCED)
+    assert direct == expected
+    for top in (1, 3, 100):
+        got = await api.ids(f"/beta/groups/{root['id']}/transitiveMembers/microsoft.graph.user?$top={top}&$orderby={order}&$count=true", headers=ADVANCED)
+        assert got == expected, top
