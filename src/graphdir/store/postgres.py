@@ -33,7 +33,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -44,6 +44,8 @@ from psycopg_pool import AsyncConnectionPool
 from graphdir.query import ListQuery
 from graphdir.store.base import (
     CHANGE_COLS,
+    EDGE_COLUMNS,
+    EdgeRelation,
     EdgeWrite,
     InvalidPosition,
     Page,
@@ -470,6 +472,24 @@ class PostgresStore:
 
     async def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         return await self._edge_page("members", "member_id", "group_id", tenant_id, object_id, q)
+
+    async def list_edges_many(self, tenant_id: str, relation: EdgeRelation, anchor_ids: Sequence[str], per_anchor_limit: int) -> dict[str, list[StoredObject]]:
+        """One statement per 500 anchors: a ``LATERAL`` subquery with a ``LIMIT`` per anchor walks the
+        relation's primary key, so a huge group costs its first few rows."""
+        table, near, far = EDGE_COLUMNS[relation]
+        out: dict[str, list[StoredObject]] = {}
+        anchors = list(dict.fromkeys(anchor_ids))
+        for i in range(0, len(anchors), 500):
+            rows = await self._q(
+                f"SELECT a.id, {COLS.replace('o.', 'x.')} FROM unnest(%s::text[]) AS a(id) CROSS JOIN LATERAL ("
+                f"SELECT {COLS} FROM {table} m JOIN objects o ON o.tenant_id=m.tenant_id AND o.id=m.{far} "
+                f"WHERE m.tenant_id=%s AND m.{near}=a.id AND o.deleted IS NULL ORDER BY m.{far} LIMIT %s) x "
+                "ORDER BY a.id, x.id",
+                (anchors[i : i + 500], tenant_id, per_anchor_limit),
+            )
+            for r in rows:
+                out.setdefault(r[0], []).append(row_object(r[1:]))
+        return out
 
     async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool:
         sql = "SELECT 1 FROM members WHERE tenant_id=%s AND group_id=%s AND member_id=%s"

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,9 @@ from graphdir.private_files import private_dir, private_file, tighten
 from graphdir.query import ListQuery
 from graphdir.store.base import (
     CHANGE_COLS,
+    EDGE_COLUMNS,
     Conflict,
+    EdgeRelation,
     EdgeWrite,
     InvalidPosition,
     Page,
@@ -424,6 +426,24 @@ class SqliteStore:
 
     async def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         return self._edge_page("members", "member_id", "group_id", tenant_id, object_id, q)
+
+    async def list_edges_many(self, tenant_id: str, relation: EdgeRelation, anchor_ids: Sequence[str], per_anchor_limit: int) -> dict[str, list[StoredObject]]:
+        """One statement per 500 anchors: for each anchor (a ``json_each`` row), an index lookup of
+        the objects its correlated ``LIMIT`` subquery names, so a huge group costs its first few rows."""
+        table, near, far = EDGE_COLUMNS[relation]
+        out: dict[str, list[StoredObject]] = {}
+        anchors = list(dict.fromkeys(anchor_ids))
+        for i in range(0, len(anchors), 500):
+            rows = self._q(
+                f"SELECT a.value, {COLS} FROM json_each(?) a JOIN objects o ON o.tenant_id=? AND o.id IN ("
+                f"SELECT m.{far} FROM {table} m JOIN objects r ON r.tenant_id=m.tenant_id AND r.id=m.{far} "
+                f"WHERE m.tenant_id=? AND m.{near}=a.value AND r.deleted IS NULL ORDER BY m.{far} LIMIT ?) "
+                "ORDER BY a.value, o.id",
+                (orjson.dumps(anchors[i : i + 500]).decode(), tenant_id, tenant_id, per_anchor_limit),
+            )
+            for r in rows:
+                out.setdefault(r[0], []).append(row_object(r[1:]))
+        return out
 
     async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool:
         return bool(self._q("SELECT 1 FROM members WHERE tenant_id=? AND group_id=? AND member_id=?", (tenant_id, group_id, member_id)))

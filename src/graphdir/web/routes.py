@@ -57,6 +57,8 @@ READ_GROUP_ANCESTORS = Perms(
 )
 READ_DIRECTORY = Perms(("Directory.Read.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("Directory.Read.All", "Directory.ReadWrite.All"))
 ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
+#: ``$expand`` of a relationship needs what listing it needs (docs/behaviour.md#expand).
+EXPANSION_PERMS = {"members": READ_GROUPS, "owners": READ_GROUPS, "memberOf": READ_MEMBER_OF}
 
 
 def _routes() -> list[Route]:
