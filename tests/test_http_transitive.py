@@ -596,3 +596,24 @@ async def test_display_name_order_across_arms(api: Api, descending: bool) -> Non
     for top in (1, 3, 100):
         got = await api.ids(f"/beta/groups/{root['id']}/transitiveMembers/microsoft.graph.user?$top={top}&$orderby={order}&$count=true", headers=ADVANCED)
         assert got == expected, top
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_expand(api: Api, version: str) -> None:
+    """The transitive relationships are navigation properties graphdir does not expand; their listings
+    expand nothing, as the direct ones (docs/behaviour.md#expand)."""
+    group = await api.create_group("expand group")
+    user = await api.seed("user", "expand user", userPrincipalName=f"{api.unique('x')}@{DOMAIN}")
+    not_expanded = "Expand is not allowed for property '{}' according to the entity schema."
+    for path, name in (
+        (f"/{version}/groups/{group['id']}", "TransitiveMembers"),
+        (f"/{version}/groups/{group['id']}", "TransitiveMemberOf"),
+        (f"/{version}/users/{user['id']}", "TransitiveMemberOf"),
+        (f"/{version}/groups", "TransitiveMembers"),
+    ):
+        assert_error(await api.get(path, params={"$expand": name[:1].lower() + name[1:]}), 400, "ExpandNotSupported", not_expanded.format(name))
+    for rel in ("transitiveMembers", "transitiveMemberOf"):
+        direct = await api.get(f"/{version}/groups/{group['id']}/{rel.replace('transitiveM', 'm')}", params={"$expand": "members"})
+        resp = await api.get(f"/{version}/groups/{group['id']}/{rel}", params={"$expand": "members"})
+        assert_error(resp, 400, "BadRequest", "Could not find a property named 'members' on type 'microsoft.graph.directoryObject'.")
+        assert resp.json()["error"]["message"] == direct.json()["error"]["message"]
