@@ -3,13 +3,13 @@
 Imports nothing from HTTP. Every public method implements one Graph
 operation and cites its doc page; writes run inside the store's single
 writer so that their checks and their change are one transaction.
-Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin`.
+Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin` → :class:`TransitiveMixin`.
 """
 
 from __future__ import annotations
 
-from graphdir.directory.membership import MembershipMixin
+from graphdir.directory.transitive import TransitiveMixin
 
 
-class Directory(MembershipMixin):
-    """Users, groups, members, owners and memberOf for every tenant in one store."""
+class Directory(TransitiveMixin):
+    """Users, groups, members, owners, memberOf and the transitive relationships for every tenant in one store."""

@@ -9,7 +9,8 @@ graphdir serves — not all of Graph:
   :data:`graphdir.directory.schema.SCHEMAS` that the version has (``Prop.versions``), and the
   complex types those properties use (:data:`~graphdir.directory.schema.COMPLEX_TYPES`);
 * the navigation properties graphdir has routes for (:data:`~graphdir.directory.schema.NAVIGATION`:
-  ``members``, ``owners``, ``memberOf``), collections of ``directoryObject``;
+  ``members``, ``owners``, ``memberOf``, ``transitiveMembers``, ``transitiveMemberOf``), collections of
+  ``directoryObject``;
 * the entity container ``GraphService``: one entity set per type (the sets ``@odata.context``
   names), ``directoryObjects`` and the singleton ``me``, each annotated with what it expands
   (``Org.OData.Capabilities.V1.ExpandRestrictions``): ``groups`` their ``members`` and ``owners``,
