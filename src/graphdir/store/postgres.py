@@ -63,6 +63,7 @@ from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, translate
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, pack_page, row_object, tenant_row
+from graphdir.store.transitive import first_member_ids
 from graphdir.store.writer import Writer, on_event_loop
 
 T = TypeVar("T")
@@ -88,6 +89,12 @@ _DOWN = (
     "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group' "
     "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
 )
+#: The same walk without checking each group's row, and the check that makes it enough (as SQLite's).
+_DOWN_ALL = (
+    "WITH RECURSIVE down(g) AS (SELECT %s::text COLLATE \"C\" "
+    "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group')"
+)
+_ANY_DELETED = "SELECT 1 FROM objects WHERE tenant_id=%s AND id = ANY(%s) AND deleted IS NOT NULL LIMIT 1"
 
 
 
@@ -583,7 +590,9 @@ class PostgresStore:
         reached twice, and only the page's ``top + 1`` keys leave the server; a second statement reads
         their objects. Without a filter, a search or an order by name the arms read the edges alone
         (the objects' soft deletion is checked on the page; the joined arms answer when it hid one)."""
-        groups = [r[0] for r in await self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
+        groups = [r[0] for r in await self._q(f"{_DOWN_ALL} SELECT g FROM down", (group_id, tenant_id))]
+        if len(groups) > 1 and await self._q(_ANY_DELETED, (tenant_id, groups[1:])):
+            groups = [r[0] for r in await self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
         if len(groups) <= 1:  # no nested group: the direct members, paged as they are
             return await self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)
         where, args = self._clauses(q)
@@ -595,15 +604,52 @@ class PostgresStore:
             )
             count = int((await self._q(f"SELECT count(*) {frm}{where}", [tenant_id, groups, tenant_id, *args], custom=True))[0][0])
         if q.where is None and q.search is None and q.order_by is None:
-            typed, typed_args = (" AND m.member_type = ANY(%s)", [list(q.types)]) if q.types else ("", [])
-            edges = f"FROM members m WHERE m.tenant_id=%s AND m.group_id=d.g{typed}"
-            page = await self._merged(tenant_id, groups, edges, [tenant_id, *typed_args], "", [], q, count)
+            page = await self._id_arms(tenant_id, groups, q, count)
             if page is not None:
                 return page
         frm = "FROM members m JOIN objects o ON o.tenant_id=m.tenant_id AND o.id=m.member_id WHERE m.tenant_id=%s AND m.group_id=d.g AND o.deleted IS NULL"
         page = await self._merged(tenant_id, groups, frm, [tenant_id], where, args, q, count)
         assert page is not None  # the joined arms skip soft-deleted objects themselves
         return page
+
+    async def _id_arms(self, tenant_id: str, groups: list[str], q: ListQuery, count: int | None) -> Page | None:
+        """A page in id order with no filter, as SQLite's: :func:`first_member_ids` reads member ids
+        alone from the edges (one statement a round, every arm a ``LATERAL`` index range), then one
+        statement reads the page's objects. None when one of them is soft-deleted."""
+        if q.after and len(q.after) != 1:
+            raise InvalidPosition(f"a position of {len(q.after)} values for an order of 1 key")
+        typed, typed_args = (" AND m.member_type = ANY(%s)", [list(q.types)]) if q.types else ("", [])
+        direction = " DESC" if q.descending else ""
+
+        async def fetch(asks: list[tuple[str, str | None, int]]) -> list[list[str]]:
+            out: dict[int, list[str]] = {}
+            for past in (False, True):
+                todo = [i for i, a in enumerate(asks) if (a[1] is not None) == past]
+                if not todo:
+                    continue
+                bound = f' AND m.member_id {"<" if q.descending else ">"} (d.after COLLATE "C")' if past else ""
+                rows = await self._q(
+                    "SELECT d.n, x.k FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY d(g, after, n) CROSS JOIN LATERAL ("
+                    f"SELECT m.member_id AS k FROM members m WHERE m.tenant_id=%s AND m.group_id=d.g{typed}{bound} "
+                    f"ORDER BY m.member_id{direction} LIMIT %s) x",
+                    [[asks[i][0] for i in todo], [asks[i][1] for i in todo], tenant_id, *typed_args, asks[0][2]],
+                    custom=True,
+                )
+                got: dict[int, list[str]] = {}
+                for n, k in rows:
+                    got.setdefault(n - 1, []).append(k)
+                for j, i in enumerate(todo):
+                    out[i] = got.get(j, [])
+            return [out[i] for i in range(len(asks))]
+
+        page_ids = await first_member_ids(fetch, groups, q.after[0] if q.after else None, q.top, q.descending)
+        cols, col_args, width, render = self._cols(q)
+        rows = await self._q(
+            f"SELECT {cols}, o.id FROM unnest(%s::text[]) WITH ORDINALITY a(id, n) JOIN objects o ON o.tenant_id=%s AND o.id=a.id "
+            "WHERE o.deleted IS NULL ORDER BY a.n",
+            [*col_args, page_ids, tenant_id],
+        )
+        return pack_page(rows, width, render, count, q.top) if len(rows) == len(page_ids) else None
 
     async def _merged(
         self, tenant_id: str, groups: list[str], frm: str, frm_args: list[Any], where: str, args: list[Any], q: ListQuery, count: int | None

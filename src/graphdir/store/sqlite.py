@@ -58,7 +58,7 @@ from graphdir.store.sqlite_txn import (
     tenant_row,
     translate,
 )
-from graphdir.store.transitive import merge_arms
+from graphdir.store.transitive import first_member_ids, merge_arms
 from graphdir.store.writer import Writer
 
 __all__ = ["BUSY_WAIT", "CACHE_GROUPS", "Conflict", "SqliteStore", "SqliteTxn", "SqliteView", "translate"]
@@ -100,11 +100,24 @@ _UP = (
     "CROSS JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id WHERE x.deleted IS NULL)"
 )
 #: A group and the live groups nested in it at any depth (``down(g)``; parameters: group, tenant),
-#: over the partial index ``members_nested`` (group-typed edges only).
+#: over the partial index ``members_nested`` (group-typed edges only). Checking each group's row
+#: costs more than the walk: :data:`_DOWN_ALL` walks without it, and this walk runs only when
+#: :data:`_ANY_DELETED` finds a soft-deleted group among those.
 _DOWN = (
     "WITH RECURSIVE down(g) AS (SELECT ? "
     "UNION SELECT m.member_id FROM down CROSS JOIN members m INDEXED BY members_nested ON m.tenant_id=? AND m.group_id=down.g AND m.member_type='group' "
     "CROSS JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
+)
+_DOWN_ALL = (
+    "WITH RECURSIVE down(g) AS (SELECT ? "
+    "UNION SELECT m.member_id FROM down CROSS JOIN members m INDEXED BY members_nested ON m.tenant_id=? AND m.group_id=down.g "
+    "AND m.member_type='group')"
+)
+#: Is any of these objects (a JSON array; then the tenant) soft-deleted? One probe each into the
+#: partial index of the soft-deleted objects.
+_ANY_DELETED = (
+    "SELECT 1 FROM json_each(?) a CROSS JOIN objects o INDEXED BY objects_deleted "
+    "ON o.tenant_id=? AND o.id=a.value AND o.deleted IS NOT NULL LIMIT 1"
 )
 
 
@@ -519,7 +532,9 @@ class SqliteStore:
         return self._page(frm, [tenant_id, object_id, tenant_id, tenant_id], "o.id", q)
 
     async def list_transitive_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
-        groups = [r[0] for r in self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
+        groups = [r[0] for r in self._q(f"{_DOWN_ALL} SELECT g FROM down", (group_id, tenant_id))]
+        if len(groups) > 1 and self._q(_ANY_DELETED, (orjson.dumps(groups[1:]).decode(), tenant_id)):
+            groups = [r[0] for r in self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
         if len(groups) <= 1:  # no nested group: the direct members, paged as they are
             return self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)
         where, args = self._clauses(q)
@@ -543,18 +558,33 @@ class SqliteStore:
         return pack_page(merge_arms(arms, width, q.top, q.order_by == "displayName", q.descending), width, render, count, q.top)
 
     def _id_arms(self, tenant_id: str, groups: list[str], q: ListQuery, count: int | None) -> Page | None:
-        """A page in id order with no filter: the arms read member ids alone from the edges' key (a cast
-        compares the edge's member type), the merged ids' objects are read in one statement. None when
-        one of them turned out soft-deleted: the joined arms, which skip those, answer instead."""
+        """A page in id order with no filter: :func:`first_member_ids` reads member ids alone from the
+        edges' key (a cast compares the edge's member type), then the page's objects are read in one
+        statement. None when one of them turned out soft-deleted: the joined arms, which skip those,
+        answer instead."""
         if q.after and len(q.after) != 1:
             raise InvalidPosition(f"a position of {len(q.after)} values for an order of 1 key")
         typed = f" AND member_type IN ({','.join('?' * len(q.types))})" if q.types else ""
-        past = f" AND member_id {'<' if q.descending else '>'} ?" if q.after else ""
         direction = " DESC" if q.descending else ""
-        sql = f"SELECT member_id FROM members WHERE tenant_id=? AND group_id=?{typed}{past} ORDER BY member_id{direction} LIMIT ?"
-        tail = [*(q.types or ()), *(q.after or ()), q.top + 1]
-        arms = [self._q(sql, [tenant_id, g, *tail]) for g in groups]
-        page_ids = [r[0] for r in merge_arms(arms, 0, q.top, False, q.descending)]
+
+        async def fetch(asks: list[tuple[str, str | None, int]]) -> list[list[str]]:
+            out: dict[int, list[str]] = {}
+            for past in (False, True):
+                todo = [(i, a) for i, a in enumerate(asks) if (a[1] is not None) == past]
+                if not todo:
+                    continue
+                bound = f" AND member_id {'<' if q.descending else '>'} json_extract(a.value, '$[1]')" if past else ""
+                rows = self._q(
+                    "SELECT (SELECT json_group_array(member_id) FROM (SELECT member_id FROM members "
+                    f"WHERE tenant_id=? AND group_id=json_extract(a.value, '$[0]'){typed}{bound} "
+                    f"ORDER BY member_id{direction} LIMIT ?)) FROM json_each(?) a ORDER BY a.key",
+                    [tenant_id, *(q.types or ()), asks[0][2], orjson.dumps([a for _, a in todo]).decode()],
+                )
+                for (i, _), r in zip(todo, rows, strict=True):
+                    out[i] = orjson.loads(r[0])
+            return [out[i] for i in range(len(asks))]
+
+        page_ids = run_now(first_member_ids(fetch, groups, q.after[0] if q.after else None, q.top, q.descending))
         cols, col_args, width, render = self._cols(q)
         rows = self._q(
             f"SELECT {cols}, o.id FROM json_each(?) a CROSS JOIN objects o ON o.tenant_id=? AND o.id=a.value "
