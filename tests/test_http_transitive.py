@@ -307,24 +307,25 @@ async def test_microsoft_365_group(api: Api, version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_mail_enabled_security_group(api: Api, version: str) -> None:
-    """A mail-enabled security group cannot be added to a group through Graph, but holds members
-    (the default ``mail_enabled_security_membership``) and may be seeded inside a security group."""
+    """A mail-enabled security group may be nested in a security group (Graph's transitive members
+    example lists mail-enabled groups) and holds members (the default ``mail_enabled_security_membership``);
+    a distribution group may not be nested."""
     w = World(api, version)
     mail = w.seeded(await api.seed_group("mailSecurity", "mail security"))
     sec = await w.group("inner security")
     u = await w.user("inner user")
     await w.add(sec, u)
     outer = await w.group("outer security")
-    assert_error(
-        await api.add_member(outer, mail, version=version), 400, "Request_BadRequest", "An object of type 'group' is unsupported as a member of this group."
-    )
+    await w.add(outer, mail)
     await w.add(mail, sec)  # the mail-enabled security group holds the security group
     await w.check()
-    assert w.m.transitive_member_of(u) == sorted([sec, mail])
-    # seeded: a security group holding the mail-enabled one (the seed API writes what Graph cannot)
-    holder = w.seeded(await api.seed_group("security", "seeded holder", members=[mail]), [mail])
-    await w.check()
-    assert w.m.transitive_members(holder) == sorted([mail, sec, u])
+    assert w.m.transitive_member_of(u) == sorted([sec, mail, outer])
+    assert w.m.transitive_members(outer) == sorted([mail, sec, u])
+    assert_error(await api.add_member(sec, outer, version=version), 400, "Request_BadRequest", MSG_CYCLE)
+    dl = w.seeded(await api.seed_group("distribution", "distribution list"))
+    assert_error(
+        await api.add_member(outer, dl, version=version), 400, "Request_BadRequest", "An object of type 'group' is unsupported as a member of this group."
+    )
     await w.remove(mail, sec)
     await w.check()
     assert w.m.transitive_member_of(u) == [sec]
