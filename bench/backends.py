@@ -37,7 +37,8 @@ from psycopg import sql
 from bench import seed
 from bench.run import BENCH, README, RESULTS, ROOT, Bench, Case, Server, free_port, log, machine, med, summarize
 
-CASES = ("ceiling", "remove", "add", "list999_p0")
+CASES = ("ceiling", "remove", "add", "list999_p0", "get_group", "check_member_groups", "transitive_member_of", "transitive_members",
+         "remove_nested_c1")
 MARK_START, MARK_END = "<!-- bench:backends:start -->", "<!-- bench:backends:end -->"
 
 
@@ -280,6 +281,12 @@ def targets(s: dict[str, dict[str, dict[str, Any]]], runs: list[dict[str, Any]])
                 if r["config"] == "postgresql/2" and r["case"] == "remove" and r["round"] in per_round]
         add("postgresql/2 removals/s vs sqlite/1 removals/s", "more", f"{a['rps']:,.0f} vs {b['rps']:,.0f} req/s "
             f"({a['rps'] / b['rps']:.2f}x; more in {sum(wins)} of {len(wins)} rounds)", a["rps"] > b["rps"])
+    for cfg, rows in s.items():
+        c, g = rows.get("check_member_groups"), rows.get("get_group")
+        if c and g and c["cpu_us"] and g["cpu_us"]:
+            ratio = c["cpu_us"] / g["cpu_us"]
+            add(f"{cfg}: checkMemberGroups (20 groups, 10 levels) vs GET /groups/{{id}}, graphdir CPU per request", "<= 2x",
+                f"{ratio:.2f}x ({c['cpu_us']:,.0f} vs {g['cpu_us']:,.0f} µs; {c['rps']:,.0f} vs {g['rps']:,.0f} req/s)", ratio <= 2)
     bad = [f"{c}/{n}" for c, rows in s.items() for n, r in rows.items()
            if r["errors"] or (r["commit_check"] is False) or (r["wraps"] and r["commit_check"] is not None)]
     add("every response 2xx, every 2xx of a write committed, no pool wrapped (all configurations)", "all",
@@ -367,7 +374,7 @@ def main(**o: Any) -> None:
     """SQLite (1 worker) and PostgreSQL (1 and 2 workers) side by side, in one run."""
     if o["big"] < 1000:
         raise click.UsageError("--big must be at least 1000 (the $top=999 page needs a next page)")
-    nest = min(seed.QUICK.nest_parents, max(1, o["groups"] // 20))
+    nest = min(seed.FULL.nest_parents, max(1, (o["groups"] - 1) // 2))  # the binary tree, 10 levels deep when there are groups enough
     o.update(scale=seed.Scale(users=o["users"], groups=o["groups"], group_size=o["group_size"], big=o["big"], nest_parents=nest),
              quick=True, no_ldap=True, cases=",".join(CASES[1:]))
     if shutil.which("wrk") is None:

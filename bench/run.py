@@ -328,7 +328,11 @@ class Bench:
         for name, pairs in pools.items():
             path = self.work / f"pool_{name}.txt"
             seed.write_pool(path, pairs)
-            self.pools[name] = Pool(name, path, pairs)
+            self.pools[name] = Pool(name, path, pairs, "group" if name == "remove_nested" else "user")
+        self.deep_user, self.deep_groups = seed.deep_path(t)
+        # checkMemberGroups asks about 20 groups: the 11 on the deep user's path and 9 it is not in
+        others = [g for g in t.group_ids[scale.groups - 9 :] if g not in self.deep_groups]
+        self.check_ids = (self.deep_groups + others)[:20]
         big_sorted = sorted(t.user_ids[: scale.big])
         self.depth = scale.big - 1000
         self.deep_token = encode_skiptoken((big_sorted[self.depth - 1],), None)
@@ -381,10 +385,17 @@ class Bench:
                  "/v1.0/groups/{g}/members/{m}", pool="remove_big", skip=nb * 3 // 4),
             Case("remove_big_c1", "remove member (large group), 1 connection", "graphdir", "http", "DELETE", rm, pool="remove_big",
                  skip=nb // 4, conns=1, write="remove", note="latency of one removal with nothing to batch with"),
-            # Future cases (the routes do not exist yet): add a Case here when they land, e.g.
-            #   Case("check_member_groups", "POST /users/{id}/checkMemberGroups", "graphdir", "http", "POST",
-            #        "/v1.0/users/{m}/checkMemberGroups", body='{"groupIds":["{g}"]}', pool="remove"),
-            #   Case("delta", "GET /groups/delta round", ...), Case("transitive", "GET /groups/{id}/transitiveMembers", ...)
+            # transitive membership (issue 11): the binary tree of bench/seed.py, 10 levels under its root
+            Case("check_member_groups", "checkMemberGroups: one user against 20 groups (11 on its path, 10 levels)", "graphdir", "http",
+                 "POST", f"/v1.0/users/{self.deep_user}/checkMemberGroups", body=json.dumps({"groupIds": self.check_ids}),
+                 note="target: at most 2x the CPU of GET /groups/{id} (get_group)"),
+            Case("transitive_member_of", "GET /users/{id}/transitiveMemberOf (12 groups, 10 levels)", "graphdir", "http", "GET",
+                 f"/v1.0/users/{self.deep_user}/transitiveMemberOf"),
+            Case("transitive_members", "GET /groups/{root}/transitiveMembers $top=100 (2,046 nested groups)", "graphdir", "http", "GET",
+                 f"/v1.0/groups/{self.deep_groups[-1]}/transitiveMembers?$top=100"),
+            Case("remove_nested_c1", "remove a nested group from its parent, 1 connection", "graphdir", "http", "DELETE", rm,
+                 pool="remove_nested", warm_pool="remove_big", warm_skip=nb // 3, conns=1, write="remove",
+                 extra={"duration": 1}, note="1 s runs: the tree has 2,046 nested memberships to remove"),
             Case("raw_pk", "sqlite3 DELETE by primary key, 64/txn (storage ceiling)", "storage", "raw", pool="remove", write="remove",
                  raw_mode="pk", note="WAL, synchronous=FULL, one commit (fsync) per 64 deletes, no HTTP"),
             Case("raw_graphdir_sql", "sqlite3, graphdir's statements per removal, 64/txn", "storage", "raw", pool="remove", write="remove",
@@ -524,7 +535,7 @@ class Bench:
                 wr = self._wrk(case, wp, wskip, warm, case.conns)
                 if case.write and wp:
                     self._restore(case, wp, wskip, wr["consumed"])
-            r = self._wrk(case, case.pool, skip, dur, case.conns)
+            r = self._wrk(case, case.pool, skip, int(case.extra.get("duration", dur)), case.conns)
         elif case.kind == "raw":
             r = self._raw(case, dur)
         elif case.kind == "ldap":
@@ -698,6 +709,11 @@ def targets(s: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         add("beats slapd: member-of check on the large group (64 connections)", "graphdir faster",
             f"graphdir {g['rps']:,.0f}/s p99 {g['p99_ms']:.1f} ms vs slapd best {best['rps']:,.0f}/s p99 {best['p99_ms']:.1f} ms",
             g["rps"] > best["rps"])
+    c, gg = s.get("check_member_groups"), s.get("get_group")
+    if c and gg and c["cpu_us"] and gg["cpu_us"]:
+        ratio = c["cpu_us"] / gg["cpu_us"]
+        add("checkMemberGroups (20 groups, 10 levels) vs GET /groups/{id}: server CPU per request", "<= 2x",
+            f"{ratio:.2f}x ({c['cpu_us']:,.0f} vs {gg['cpu_us']:,.0f} µs; {c['rps']:,.0f} vs {gg['rps']:,.0f} req/s)", ratio <= 2)
     return t
 
 

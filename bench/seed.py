@@ -10,7 +10,11 @@ Layout (``Scale`` names the sizes; the full run uses the defaults):
 * one large group holding ``big`` users (the regular users plus ``big - users`` more);
 * pools: ``remove`` = memberships of leaf groups (exactly ``group_size`` members each), shuffled so
   consecutive requests hit different groups; ``remove_big`` = the large group's memberships, shuffled;
-  ``add`` = (leaf group, user) pairs that are *not* memberships.
+  ``add`` = (leaf group, user) pairs that are *not* memberships; ``remove_nested`` = the tree's
+  (parent, child group) memberships, shuffled.
+
+The transitive cases use the tree: its root (group 0) holds 2,046 nested groups at depths 1–10, and
+a user of a deepest group (``deep_user``) is a transitive member of the 11 groups on its path.
 
 Ids are GUIDs drawn from a seeded RNG (random, as Graph's are, so deletes touch random B-tree pages).
 """
@@ -38,8 +42,8 @@ class Scale:
     groups: int = 10_000
     group_size: int = 10
     big: int = 1_000_000
-    nest_fanout: int = 10
-    nest_parents: int = 111  # groups 0..110 hold children 1..1110: a 4-level tree under group 0
+    nest_fanout: int = 2
+    nest_parents: int = 1023  # groups 0..1022 hold children 1..2046: a binary tree 10 levels deep under group 0
     seed: int = 20260101
 
     @property
@@ -48,7 +52,7 @@ class Scale:
 
 
 FULL = Scale()
-QUICK = Scale(users=50_000, groups=5_000, big=100_000, nest_parents=11)
+QUICK = Scale(users=50_000, groups=5_000, big=100_000)
 
 
 def _guid(rng: random.Random) -> str:
@@ -149,7 +153,20 @@ def pools(t: Tenant) -> dict[str, list[tuple[str, str]]]:
         for k in (half, half + 1):
             add += [(t.group_ids[g], t.user_ids[u]) for u in t.group_members((g + k) % s.groups)]
     rng.shuffle(add)
-    return {"remove": remove, "remove_big": big, "add": add}
+    nested = [(t.group_ids[g], t.group_ids[c]) for g in range(s.groups) for c in t.children(g)]
+    rng.shuffle(nested)
+    return {"remove": remove, "remove_big": big, "add": add, "remove_nested": nested}
+
+
+def deep_path(t: Tenant) -> tuple[str, list[str]]:
+    """A user of the tree's last (deepest) group and the groups on its way up to the root, deepest first."""
+    s = t.scale
+    g = min(s.groups, s.nest_parents * s.nest_fanout + 1) - 1
+    user = t.user_ids[t.group_members(g)[0]]
+    path = [g]
+    while path[-1] > 0:
+        path.append((path[-1] - 1) // s.nest_fanout)
+    return user, [t.group_ids[x] for x in path]
 
 
 def write_pool(path: Path, pairs: list[tuple[str, str]]) -> None:

@@ -127,7 +127,8 @@ def _path(route: Route, version: str, ids: dict[str, str]) -> str:
     out = []
     for seg in route.pattern:
         if seg == "{cast}":
-            out.append("microsoft.graph.group" if "memberOf" in route.pattern else "microsoft.graph.user")
+            member_of = "memberOf" in route.pattern or "transitiveMemberOf" in route.pattern
+            out.append("microsoft.graph.group" if member_of else "microsoft.graph.user")
         elif seg.startswith("{"):
             out.append(ids[seg[1:-1]])
         else:
@@ -238,7 +239,8 @@ def expected(route: Route, cell: str) -> Expect:
             return FORBIDDEN  # without /$ref the member object is deleted: that needs User.ReadWrite.All
         return ok
     if cell == "personal_account":
-        return ok if me and route.method in ("GET", "PATCH") and "memberOf" not in route.pattern else FORBIDDEN
+        own_profile = me and route.method in ("GET", "PATCH") and len(route.pattern) == 1
+        return ok if own_profile else FORBIDDEN
     # delegated work accounts
     if route.method == "GET" or _is_read_action(route) or route.pattern in (("groups",), ("me",), ("seed",)):
         return ok  # members may read; any member user may create groups; the signed-in user may edit themself

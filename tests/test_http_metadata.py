@@ -217,20 +217,32 @@ async def test_contexts_name_sets_of_the_document(api: Api, version: str) -> Non
 async def test_relationships_are_navigation_properties(api: Api, version: str) -> None:
     csdl = await get_csdl(api, version)
     collection = "Collection(graph.directoryObject)"
-    assert csdl.properties("group", "NavigationProperty") == {"members": collection, "owners": collection, "memberOf": collection}
-    assert csdl.properties("user", "NavigationProperty") == {"memberOf": collection}
+    assert csdl.properties("group", "NavigationProperty") == {
+        "members": collection, "owners": collection, "memberOf": collection, "transitiveMembers": collection, "transitiveMemberOf": collection,
+    }  # fmt: skip
+    assert csdl.properties("user", "NavigationProperty") == {"memberOf": collection, "transitiveMemberOf": collection}
     assert csdl.container is not None
     me = csdl.container.find(f"{EDM}Singleton[@Name='me']")
     assert me is not None and me.get("Type") == "graph.user"
-    assert [b.get("Path") for b in me.findall(f"{EDM}NavigationPropertyBinding")] == ["memberOf"]
-    # $expand is not served: every set says so (the ExpandNotSupported answers cite "the entity schema")
-    restricted = {
-        str(a.get("Target")).rsplit("/", 1)[1]
-        for a in csdl.schema.findall(f"{EDM}Annotations")
-        if a.find(f"{EDM}Annotation[@Term='Capabilities.ExpandRestrictions']/{EDM}Record/{EDM}PropertyValue[@Property='Expandable'][@Bool='false']")
-        is not None
+    assert [b.get("Path") for b in me.findall(f"{EDM}NavigationPropertyBinding")] == ["memberOf", "transitiveMemberOf"]
+    # what each set expands (tests/test_http_expand.py): groups their members and owners, users and me
+    # their memberOf, one level; every other set nothing (the ExpandNotSupported answers cite "the entity schema")
+    restrictions: dict[str, tuple[str | None, str | None, list[str]]] = {}
+    for a in csdl.schema.findall(f"{EDM}Annotations"):
+        record = a.find(f"{EDM}Annotation[@Term='Capabilities.ExpandRestrictions']/{EDM}Record")
+        assert record is not None
+        expandable = record.find(f"{EDM}PropertyValue[@Property='Expandable']")
+        levels = record.find(f"{EDM}PropertyValue[@Property='MaxLevels']")
+        paths = [str(p.text) for p in record.findall(f"{EDM}PropertyValue[@Property='NonExpandableProperties']/{EDM}Collection/{EDM}NavigationPropertyPath")]
+        restrictions[str(a.get("Target")).rsplit("/", 1)[1]] = (
+            expandable.get("Bool") if expandable is not None else None, levels.get("Int") if levels is not None else None, paths
+        )
+    served = {
+        "groups": ("true", "1", ["memberOf", "transitiveMembers", "transitiveMemberOf"]),
+        "users": ("true", "1", ["transitiveMemberOf"]),
+        "me": ("true", "1", ["transitiveMemberOf"]),
     }
-    assert restricted == set(csdl.sets())
+    assert restrictions == {s: served.get(s, ("false", None, [])) for s in csdl.sets()}
 
 
 def test_document_is_rendered_once_per_version() -> None:

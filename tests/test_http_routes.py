@@ -137,6 +137,26 @@ for _base in ("users/{uid}", "me"):
         path, h = p(api, v, w, "/memberOf/microsoft.graph.group/$count")
         return await api.get(path, headers={**h, **EVENTUAL}), 200
 
+    @case(f"GET /{_base}/transitiveMemberOf")
+    async def _(api: Api, v: str, w: World, p: Callable[..., tuple[str, dict[str, str]]] = _path) -> tuple[httpx.Response, int]:
+        path, h = p(api, v, w, "/transitiveMemberOf")
+        return await api.get(path, headers=h), 200
+
+    @case(f"GET /{_base}/transitiveMemberOf/$count")
+    async def _(api: Api, v: str, w: World, p: Callable[..., tuple[str, dict[str, str]]] = _path) -> tuple[httpx.Response, int]:
+        path, h = p(api, v, w, "/transitiveMemberOf/$count")
+        return await api.get(path, headers={**h, **EVENTUAL}), 200
+
+    @case(f"GET /{_base}/transitiveMemberOf/{{cast}}")
+    async def _(api: Api, v: str, w: World, p: Callable[..., tuple[str, dict[str, str]]] = _path) -> tuple[httpx.Response, int]:
+        path, h = p(api, v, w, "/transitiveMemberOf/microsoft.graph.group")
+        return await api.get(path, headers=h), 200
+
+    @case(f"GET /{_base}/transitiveMemberOf/{{cast}}/$count")
+    async def _(api: Api, v: str, w: World, p: Callable[..., tuple[str, dict[str, str]]] = _path) -> tuple[httpx.Response, int]:
+        path, h = p(api, v, w, "/transitiveMemberOf/microsoft.graph.group/$count")
+        return await api.get(path, headers={**h, **EVENTUAL}), 200
+
 
 # -- groups ------------------------------------------------------------------------------------
 @case("GET /groups")
@@ -288,6 +308,47 @@ async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
     return await api.get(f"/{v}/groups/{w.group['id']}/memberOf/microsoft.graph.group/$count", headers=EVENTUAL), 200
 
 
+# -- transitive relationships of groups ---------------------------------------------------------
+@case("GET /groups/{gid}/transitiveMembers")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.parent['id']}/transitiveMembers"), 200
+
+
+@case("GET /groups/{gid}/transitiveMembers/$count")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.parent['id']}/transitiveMembers/$count", headers=EVENTUAL), 200
+
+
+@case("GET /groups/{gid}/transitiveMembers/{cast}")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.parent['id']}/transitiveMembers/microsoft.graph.user"), 200
+
+
+@case("GET /groups/{gid}/transitiveMembers/{cast}/$count")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.parent['id']}/transitiveMembers/microsoft.graph.user/$count", headers=EVENTUAL), 200
+
+
+@case("GET /groups/{gid}/transitiveMemberOf")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.group['id']}/transitiveMemberOf"), 200
+
+
+@case("GET /groups/{gid}/transitiveMemberOf/$count")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.group['id']}/transitiveMemberOf/$count", headers=EVENTUAL), 200
+
+
+@case("GET /groups/{gid}/transitiveMemberOf/{cast}")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.group['id']}/transitiveMemberOf/microsoft.graph.group"), 200
+
+
+@case("GET /groups/{gid}/transitiveMemberOf/{cast}/$count")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.get(f"/{v}/groups/{w.group['id']}/transitiveMemberOf/microsoft.graph.group/$count", headers=EVENTUAL), 200
+
+
 @case("GET /directoryObjects/{id}")
 async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
     return await api.get(f"/{v}/directoryObjects/{w.group['id']}"), 200
@@ -341,6 +402,15 @@ EXPECTED_COUNTS = {
     "GET /users/{uid}/memberOf/{cast}/$count": "2",
     "GET /me/memberOf/$count": "2",
     "GET /me/memberOf/{cast}/$count": "2",
+    # the parent holds the group and the user directly, and the user again through the group: 2
+    "GET /groups/{gid}/transitiveMembers/$count": "2",
+    "GET /groups/{gid}/transitiveMembers/{cast}/$count": "1",
+    "GET /groups/{gid}/transitiveMemberOf/$count": "1",
+    "GET /groups/{gid}/transitiveMemberOf/{cast}/$count": "1",
+    "GET /users/{uid}/transitiveMemberOf/$count": "2",
+    "GET /users/{uid}/transitiveMemberOf/{cast}/$count": "2",
+    "GET /me/transitiveMemberOf/$count": "2",
+    "GET /me/transitiveMemberOf/{cast}/$count": "2",
 }
 
 

@@ -82,6 +82,25 @@ def test_get_group_with_select(flavour, run, make):
     assert extra == set(), f"unexpected extra properties: {extra}"
 
 
+def test_get_group_expand_members(flavour, run, make):
+    """``$expand=members($select=id,displayName)`` (docs/behaviour.md#expand): the SDK reads the
+    expanded directoryObjects as typed models; 21 members come back as 20, with no nextLink."""
+    g, nested = make.security_group(), make.security_group()
+    users = make.users(20)
+    body = flavour.Group(additional_data={"members@odata.bind": [flavour.odata_id(o.id) for o in users[:19]]})
+    assert run(flavour.graph.groups.by_group_id(g.id).patch(body)) is None
+    body = flavour.Group(additional_data={"members@odata.bind": [flavour.odata_id(o.id) for o in (users[19], nested)]})
+    assert run(flavour.graph.groups.by_group_id(g.id).patch(body)) is None
+    cfg = flavour.RequestConfiguration(query_parameters=flavour.GroupGetQuery(select=["id"], expand=["members($select=id,displayName)"]))
+    got = run(flavour.graph.groups.by_group_id(g.id).get(cfg))
+    assert got.id == g.id and got.display_name is None
+    expected = sorted([*users, nested], key=lambda o: o.id)[:20]
+    assert [m.id for m in got.members] == [o.id for o in expected]
+    assert [type(m) for m in got.members] == [flavour.Group if o.id == nested.id else flavour.User for o in expected]
+    assert [m.display_name for m in got.members] == [o.display_name for o in expected]
+    assert "members@odata.nextLink" not in (got.additional_data or {})
+
+
 def test_get_missing_group_is_404(flavour, run):
     import uuid
 

@@ -50,9 +50,13 @@ class MembershipMixin(GroupsMixin):
         group = await self.resolve_group(actor.tenant_id, group_id)
         return await self.store.list_owners(actor.tenant_id, group.id, self._hide_sp(q, version))
 
+    async def _resolve_holder(self, actor: rights.Actor, object_id: str, user: bool) -> StoredObject:
+        """The user (by id or userPrincipalName) or group whose memberships are listed; 404/400 as a GET of it."""
+        return await self.resolve_user(actor.tenant_id, object_id) if user else await self.resolve_group(actor.tenant_id, object_id)
+
     async def list_member_of(self, actor: rights.Actor, object_id: str, q: ListQuery, user: bool) -> Page:
         """``GET /users/{id}/memberOf`` and ``GET /groups/{id}/memberOf`` — direct parent groups."""
-        obj = await self.resolve_user(actor.tenant_id, object_id) if user else await self.resolve_group(actor.tenant_id, object_id)
+        obj = await self._resolve_holder(actor, object_id, user)
         return await self.store.list_member_of(actor.tenant_id, obj.id, q)
 
     async def get_directory_object(self, actor: rights.Actor, object_id: str) -> StoredObject:

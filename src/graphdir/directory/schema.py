@@ -191,7 +191,10 @@ COMPLEX_TYPES: dict[str, dict[str, Prop]] = {
 
 #: Navigation properties graphdir serves (each a collection of directoryObject): the
 #: relationships of resources/group and resources/user this service has routes for.
-NAVIGATION: dict[str, tuple[str, ...]] = {"group": ("members", "owners", "memberOf"), "user": ("memberOf",)}
+NAVIGATION: dict[str, tuple[str, ...]] = {
+    "group": ("members", "owners", "memberOf", "transitiveMembers", "transitiveMemberOf"),
+    "user": ("memberOf", "transitiveMemberOf"),
+}
 
 #: Graph's other navigation properties of these types (v1.0 and beta), which graphdir does not
 #: serve: ``$expand`` names them as known relationships (ExpandNotSupported), not as unknown
@@ -203,12 +206,12 @@ OTHER_NAVIGATION: dict[str, frozenset[str]] = {
         "followedSites inferenceClassification insights joinedGroups joinedTeams licenseDetails mailFolders "
         "managedAppRegistrations managedDevices manager messages oauth2PermissionGrants onenote onlineMeetings outlook "
         "ownedDevices ownedObjects people permissionGrants photo photos planner presence registeredDevices "
-        "scopedRoleMemberOf settings solutions sponsors teamwork todo transitiveMemberOf transitiveReports".split()
+        "scopedRoleMemberOf settings solutions sponsors teamwork todo transitiveReports".split()
     ),
     "group": frozenset(
         "acceptedSenders appRoleAssignments calendar calendarView conversations createdOnBehalfOf drive drives endpoints "
         "events extensions groupLifecyclePolicies membersWithLicenseErrors onenote permissionGrants photo photos planner "
-        "rejectedSenders settings sites team threads transitiveMemberOf transitiveMembers".split()
+        "rejectedSenders settings sites team threads".split()
     ),
     "device": frozenset("commands extensions memberOf registeredOwners registeredUsers transitiveMemberOf usageRights".split()),
     "servicePrincipal": frozenset(

@@ -9,10 +9,12 @@ graphdir serves — not all of Graph:
   :data:`graphdir.directory.schema.SCHEMAS` that the version has (``Prop.versions``), and the
   complex types those properties use (:data:`~graphdir.directory.schema.COMPLEX_TYPES`);
 * the navigation properties graphdir has routes for (:data:`~graphdir.directory.schema.NAVIGATION`:
-  ``members``, ``owners``, ``memberOf``), collections of ``directoryObject``;
+  ``members``, ``owners``, ``memberOf``, ``transitiveMembers``, ``transitiveMemberOf``), collections of
+  ``directoryObject``;
 * the entity container ``GraphService``: one entity set per type (the sets ``@odata.context``
-  names), ``directoryObjects`` and the singleton ``me``; each declared not expandable
-  (``Org.OData.Capabilities.V1.ExpandRestrictions``), since ``$expand`` is not served yet.
+  names), ``directoryObjects`` and the singleton ``me``, each annotated with what it expands
+  (``Org.OData.Capabilities.V1.ExpandRestrictions``): ``groups`` their ``members`` and ``owners``,
+  ``users`` and ``me`` their ``memberOf``, one level deep (``MaxLevels`` 1); every other set nothing.
 
 It is generated from the schema module, so it cannot drift from what the JSON carries; rendered
 once per version and cached.
@@ -21,9 +23,10 @@ once per version and cached.
 from __future__ import annotations
 
 import functools
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from graphdir.directory.schema import COMPLEX_TYPES, ENTITY_SETS, NAVIGATION, SCHEMAS, Prop
+from graphdir.odata.options import EXPANDABLE
 
 EDMX_NS = "http://docs.oasis-open.org/odata/ns/edmx"
 EDM_NS = "http://docs.oasis-open.org/odata/ns/edm"
@@ -68,6 +71,9 @@ class _Xml:
     def open(self, tag: str, **attrs: str) -> None:
         self.lines.append("  " * self.depth + f"<{self._tag(tag, attrs)}>")
         self.depth += 1
+
+    def text(self, tag: str, text: str) -> None:
+        self.lines.append("  " * self.depth + f"<{tag}>{escape(text)}</{tag}>")
 
     def close(self, tag: str) -> None:
         self.depth -= 1
@@ -121,15 +127,34 @@ def _schema(x: _Xml, version: str) -> None:
             x.leaf("NavigationPropertyBinding", Path=nav, Target="directoryObjects")
         x.close(kind)
     x.close("EntityContainer")
-    for _, name, _ in sources:
+    for _, name, type_ in sources:
         x.open("Annotations", Target=f"{NAMESPACE}.{CONTAINER}/{name}")
         x.open("Annotation", Term="Capabilities.ExpandRestrictions")
         x.open("Record")
-        x.leaf("PropertyValue", Property="Expandable", Bool="false")
+        _expand_restrictions(x, type_)
         x.close("Record")
         x.close("Annotation")
         x.close("Annotations")
     x.close("Schema")
+
+
+def _expand_restrictions(x: _Xml, type_: str) -> None:
+    """What a set of ``type_`` expands (docs/behaviour.md#expand): the navigation properties of
+    :data:`~graphdir.odata.options.EXPANDABLE`, one level deep; a set with none is not expandable."""
+    expandable = EXPANDABLE.get(type_, ())
+    if not expandable:
+        x.leaf("PropertyValue", Property="Expandable", Bool="false")
+        return
+    x.leaf("PropertyValue", Property="Expandable", Bool="true")
+    x.leaf("PropertyValue", Property="MaxLevels", Int="1")
+    others = [nav for nav in NAVIGATION.get(type_, ()) if nav not in expandable]
+    if others:
+        x.open("PropertyValue", Property="NonExpandableProperties")
+        x.open("Collection")
+        for nav in others:
+            x.text("NavigationPropertyPath", nav)
+        x.close("Collection")
+        x.close("PropertyValue")
 
 
 @functools.cache

@@ -27,6 +27,7 @@ KNOWN = {"$select", "$top", "$skiptoken", "$count", "$filter", "$orderby", "$sea
 class Options:
     query: ListQuery
     select: list[str] | None = None
+    expand: Expand | None = None
     params: list[tuple[str, str]] = field(default_factory=list)  # everything but $skiptoken, for nextLink
 
 
@@ -97,46 +98,101 @@ def parse_select(value: str, resource: str, version: str = "v1.0") -> list[str]:
     return out
 
 
-def check_expand(value: str, resource: str, version: str = "v1.0") -> None:
-    """``$expand`` is not built yet: every expansion answers a Graph-shaped 400 (docs/behaviour.md).
+#: The relationships graphdir expands, by the type that has them (group-get.md, group-list.md,
+#: user-get.md, user-list.md); every other expansion keeps answering Graph's 400.
+EXPANDABLE: dict[str, tuple[str, ...]] = {"group": ("members", "owners"), "user": ("memberOf",)}
 
-    * a navigation property of the type — one graphdir serves (``members``, ``owners``,
-      ``memberOf``) or another of Graph's (``photo``, ``manager``…) — a complex property, or ``*``
-      answers Graph's ``400 ExpandNotSupported`` "Expand is not allowed for property 'Photo'
-      according to the entity schema."
-      (https://learn.microsoft.com/en-us/graph/query-parameters#error-handling-for-query-parameters);
-      graphdir's ``$metadata`` declares every entity set not expandable;
-    * another structural property answers the OData parser's "Property '…' on type '…' is not a
-      navigation property or complex property. Only navigation properties can be expanded.";
-    * any other name answers the parser's "Could not find a property named '…' on type '…'.".
 
-    Nested options (``members($select=id)``) and paths (``members/$ref``) are judged by their
-    first name; the first name that fails decides.
-    """
-    for raw in _split_top_level(value):
-        name = raw.split("(", 1)[0].split("/", 1)[0].strip()
-        if not name:
+@dataclass(frozen=True)
+class Expand:
+    """One expanded relationship: its canonical name and the nested ``$select`` (``None``: defaults)."""
+
+    relation: str
+    select: list[str] | None = None
+
+
+def _expand_refused(shown: str) -> errors.GraphError:
+    """Graph's answer to a relationship its schema does not let one expand (query-parameters.md)."""
+    return errors.GraphError(400, "ExpandNotSupported", f"Expand is not allowed for property '{shown[:1].upper()}{shown[1:]}' according to the entity schema.")
+
+
+def _bind_expand_item(raw: str, resource: str, version: str, expandable: tuple[str, ...]) -> Expand | errors.GraphError | None:
+    """One item of ``$expand``: the expansion, the schema refusal it gets (decided after every item
+    is bound and counted), or ``None`` for an empty item. Binding failures raise at once."""
+    name = raw.split("(", 1)[0].split("/", 1)[0].strip()
+    if not name:
+        return None
+    low = name.lower()
+    navigation = [n for n in (*NAVIGATION.get(resource, ()), *OTHER_NAVIGATION.get(resource, ())) if n.lower() == low]
+    prop = None if navigation else _find(resource, name, version)
+    if navigation and navigation[0] in expandable:
+        return _expand_item(navigation[0], raw, version)
+    if navigation or name == "*" or (prop is not None and prop.complex):
+        return _expand_refused(navigation[0] if navigation else prop.name if prop is not None else name)
+    if prop is not None:
+        raise errors.GraphError(
+            400,
+            "BadRequest",
+            f"Property '{name}' on type '{_type_name(resource)}' is not a navigation property or complex property. "
+            "Only navigation properties can be expanded.",
+        )
+    raise _not_found(name, resource)
+
+
+def _expand_item(relation: str, raw: str, version: str) -> Expand:
+    """``members``, ``members($select=id,displayName)``: only a nested ``$select`` is served; a path
+    (``members/$ref``, a cast) or another nested option is refused (docs/behaviour.md#expand)."""
+    text = raw.strip()
+    head, _, rest = text.partition("(")
+    if "/" in head:
+        raise errors.unsupported_query(f"The expand path '{head.strip()}' is not supported.")
+    if not rest:
+        return Expand(relation)
+    if not rest.rstrip().endswith(")"):
+        raise errors.GraphError(400, "BadRequest", "Found an unbalanced bracket expression.")  # the OData parser's
+    select: list[str] | None = None
+    for option in _split_top_level(rest.rstrip()[:-1], ";"):
+        key, eq, value = option.partition("=")
+        key = _norm(key.strip()) if key.strip() else ""
+        if not key and not eq:
             continue
-        low = name.lower()
-        navigation = [n for n in (*NAVIGATION.get(resource, ()), *OTHER_NAVIGATION.get(resource, ())) if n.lower() == low]
-        prop = None if navigation else _find(resource, name, version)
-        if navigation or name == "*" or (prop is not None and prop.complex):
-            shown = navigation[0] if navigation else prop.name if prop is not None else name
-            raise errors.GraphError(
-                400, "ExpandNotSupported", f"Expand is not allowed for property '{shown[:1].upper()}{shown[1:]}' according to the entity schema."
-            )
-        if prop is not None:
-            raise errors.GraphError(
-                400,
-                "BadRequest",
-                f"Property '{name}' on type '{_type_name(resource)}' is not a navigation property or complex property. "
-                "Only navigation properties can be expanded.",
-            )
-        raise _not_found(name, resource)
+        if key != "$select":
+            raise errors.unsupported_query(f"The query option '{key or option}' is not supported inside $expand; only $select is.")
+        if select is not None:
+            raise errors.GraphError(400, "BadRequest", "Query option '$select' was specified more than once, but it must be specified at most once.")
+        select = parse_select(value, "directoryObject", version)
+    return Expand(relation, select or None)
 
 
-def _split_top_level(value: str) -> list[str]:
-    """Split on commas outside parentheses: ``members($select=id,displayName),owners``."""
+def parse_expand(value: str, resource: str, version: str = "v1.0", expandable: bool = False) -> Expand | None:
+    """``$expand`` (https://learn.microsoft.com/en-us/graph/query-parameters#expand-parameter).
+
+    With ``expandable`` (single groups and users and their listings), the relationships of
+    :data:`EXPANDABLE` are served: one per request, with an optional nested ``$select``. Every
+    other name answers the 400 Graph's parser or schema gives (docs/behaviour.md#expand):
+
+    * a name the type does not have: "Could not find a property named '…' on type '…'.";
+    * a structural property: "Property '…' on type '…' is not a navigation property or complex
+      property. Only navigation properties can be expanded.";
+    * then, two items or more: Graph's "The result of parsing $expand contained at least 2 items,
+      but the maximum allowed is 1." (microsoftgraph/microsoft-graph-docs#96);
+    * then a relationship, complex property or ``*`` not served here: ``400 ExpandNotSupported``
+      "Expand is not allowed for property 'Photo' according to the entity schema."
+      (query-parameters.md's own example).
+    """
+    served = EXPANDABLE.get(resource, ()) if expandable else ()
+    items = [b for b in (_bind_expand_item(raw, resource, version, served) for raw in _split_top_level(value)) if b is not None]
+    if len(items) > 1:
+        raise errors.GraphError(400, "BadRequest", "The result of parsing $expand contained at least 2 items, but the maximum allowed is 1.")
+    if not items:
+        return None
+    if isinstance(items[0], errors.GraphError):
+        raise items[0]
+    return items[0]
+
+
+def _split_top_level(value: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside parentheses: ``members($select=id,displayName),owners``."""
     parts: list[str] = []
     depth, start = 0, 0
     for i, ch in enumerate(value):
@@ -144,11 +200,19 @@ def _split_top_level(value: str) -> list[str]:
             depth += 1
         elif ch == ")":
             depth = max(0, depth - 1)
-        elif ch == "," and depth == 0:
+        elif ch == sep and depth == 0:
             parts.append(value[start:i])
             start = i + 1
     parts.append(value[start:])
     return parts
+
+
+def _expand_with_advanced_query(search: bool) -> errors.GraphError:
+    """``$expand`` is not supported with advanced queries (aad-advanced-queries.md): such a request
+    is answered as the directory answers it without the advanced-query engine — with ``$search``,
+    the 400 Graph gives for it (observed: microsoftgraph/microsoft-graph-docs-contrib#2577), else the
+    ``$count`` refusal of the non-advanced path (docs/behaviour.md#expand)."""
+    return errors.search_needs_consistency() if search else errors.count_not_supported()
 
 
 def parse_top(value: str, cap: bool) -> int:
@@ -174,9 +238,11 @@ def parse_options(
     collection: bool = True,
     cap_top: bool = False,
     version: str = "v1.0",
+    expandable: bool = False,
 ) -> Options:
     """Parse a request's query options. ``resource`` names the item type ("user", "group" or
-    "directoryObject"); ``relationship`` is true for members/owners/memberOf listings."""
+    "directoryObject"); ``relationship`` is true for members/owners/memberOf listings;
+    ``expandable`` serves the expansions of :data:`EXPANDABLE` (single groups and users, their listings)."""
     opts: dict[str, str] = {}
     kept: list[tuple[str, str]] = []
     for name, value in params:
@@ -198,7 +264,7 @@ def parse_options(
     if "$select" in opts:
         out.select = parse_select(opts["$select"], resource, version)
     if "$expand" in opts:
-        check_expand(opts["$expand"], resource, version)
+        out.expand = parse_expand(opts["$expand"], resource, version, expandable)
     if not collection:
         extra = [k for k in opts if k not in ("$select", "$expand", "$format")]
         if extra:
@@ -208,6 +274,8 @@ def parse_options(
     if "$count" in opts and opts["$count"].lower() not in ("true", "false"):  # only ASCII folds to these
         raise errors.GraphError(400, "BadRequest", f"Invalid value '{opts['$count']}' for $count query option found. Valid values are 'true' and 'false'.")
     advanced = eventual and count_true
+    if out.expand is not None and eventual and (advanced or "$search" in opts):
+        raise _expand_with_advanced_query("$search" in opts)
     q.count = advanced
     if "$top" in opts:
         q.top = parse_top(opts["$top"], cap_top)

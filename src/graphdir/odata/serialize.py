@@ -138,9 +138,18 @@ def typed_bytes(type_: str, rendered: bytes) -> bytes:
     return head + rendered[1:] if len(rendered) > 2 else empty
 
 
-def context(base: str, version: str, entity_set: str, select: list[str] | None = None, single: bool = False) -> str:
-    """``{base}/{version}/$metadata#groups(id,displayName)/$entity`` and the like."""
-    sel = f"({','.join(select)})" if select else ""
+def expanded(objs: list[StoredObject], select: list[str] | None, version: str) -> list[dict[str, Any]]:
+    """An expanded relationship's items: directoryObjects, each with its ``@odata.type``, shaped as
+    the relationship's listing shapes them (docs/behaviour.md#expand)."""
+    return [entity(o, select, typed=True, version=version) for o in objs]
+
+
+def context(base: str, version: str, entity_set: str, select: list[str] | None = None, single: bool = False, expand: str | None = None) -> str:
+    """``{base}/{version}/$metadata#groups(id,displayName)/$entity`` and the like; an expanded
+    relationship is listed as ``members()``, whatever its nested ``$select``, as Graph writes it
+    (group-list.md, example 7)."""
+    names = [*(select or ()), *((f"{expand}()",) if expand else ())]
+    sel = f"({','.join(names)})" if names else ""
     return f"{base}/{version}/$metadata#{entity_set}{sel}{'/$entity' if single else ''}"
 
 

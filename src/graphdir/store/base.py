@@ -13,7 +13,7 @@ become :class:`StoreError` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -22,6 +22,15 @@ import orjson
 from graphdir.query import ListQuery
 
 T = TypeVar("T")
+
+#: The relationships :meth:`Store.list_edges_many` reads.
+EdgeRelation = Literal["members", "owners", "memberOf"]
+#: Each relation as (table, the anchor's column, the related object's column).
+EDGE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "members": ("members", "group_id", "member_id"),
+    "owners": ("owners", "group_id", "owner_id"),
+    "memberOf": ("members", "member_id", "group_id"),
+}
 
 
 class StoreError(Exception):
@@ -265,6 +274,12 @@ class Store(Protocol):
     async def list_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page: ...
     async def list_owners(self, tenant_id: str, group_id: str, q: ListQuery) -> Page: ...
     async def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page: ...
+    async def list_edges_many(self, tenant_id: str, relation: EdgeRelation, anchor_ids: Sequence[str], per_anchor_limit: int) -> dict[str, list[StoredObject]]:
+        """For each anchor, its first ``per_anchor_limit`` live related objects in id order, in one
+        read (``$expand`` of a page: docs/behaviour.md#expand). ``relation`` is ``members`` or
+        ``owners`` (anchors are groups) or ``memberOf`` (anchors are members); an anchor with none is
+        absent from the result."""
+        ...
     async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool: ...
     async def is_owner(self, tenant_id: str, group_id: str, owner_id: str) -> bool: ...
 

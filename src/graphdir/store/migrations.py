@@ -161,11 +161,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         7,
-        "members_nested: the group-typed edges alone, for the walk down to nested groups (transitiveMembers)",
-        # A partial index: adding or removing a user (the hot path) does not touch it, and finding the
-        # groups nested in a 1,000,000-member group reads only them (graphdir.store.transitive).
+        "members_nested, objects_deleted: the group-typed edges and the soft-deleted objects alone, for the walk down to nested groups",
+        # Partial indexes: adding or removing a user (the hot path) touches neither, finding the groups
+        # nested in a 1,000,000-member group reads only them, and whether any of them is soft-deleted
+        # is one probe each into an index of the soft-deleted objects alone (graphdir.store.transitive).
         """
         CREATE INDEX members_nested ON members (tenant_id, group_id, member_id) WHERE member_type = 'group';
+        CREATE INDEX objects_deleted ON objects (tenant_id, id) WHERE deleted IS NOT NULL;
         """,
     ),
 ]

@@ -125,10 +125,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         2,
-        "members_nested: the group-typed edges alone, for the walk down to nested groups (transitiveMembers)",
+        "members_nested, objects_deleted: the group-typed edges and the soft-deleted objects alone, for the walk down to nested groups",
         # as SQLite's migration 7: a partial index that adding or removing a user never touches
         """
         CREATE INDEX members_nested ON members (tenant_id, group_id, member_id) WHERE member_type = 'group';
+        CREATE INDEX objects_deleted ON objects (tenant_id, id) WHERE deleted IS NOT NULL;
         """,
     ),
 ]

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,9 @@ from graphdir.private_files import private_dir, private_file, tighten
 from graphdir.query import ListQuery
 from graphdir.store.base import (
     CHANGE_COLS,
+    EDGE_COLUMNS,
     Conflict,
+    EdgeRelation,
     EdgeWrite,
     InvalidPosition,
     Page,
@@ -56,7 +58,7 @@ from graphdir.store.sqlite_txn import (
     tenant_row,
     translate,
 )
-from graphdir.store.transitive import merge_arms
+from graphdir.store.transitive import first_member_ids, merge_arms
 from graphdir.store.writer import Writer
 
 __all__ = ["BUSY_WAIT", "CACHE_GROUPS", "Conflict", "SqliteStore", "SqliteTxn", "SqliteView", "translate"]
@@ -87,22 +89,35 @@ _FLUSH_LOCK = threading.Lock()
 
 #: The live groups that hold an object, directly or through live nested groups (a ``WITH`` clause
 #: defining ``up(g)``; parameters: tenant, object, tenant). UNION, not UNION ALL: a group reached
-#: twice is walked once, and a cycle (which the writes refuse) would still end. ``CROSS JOIN`` keeps
-#: the one-row ``up``/``down`` outermost in the recursive step (SQLite's planner may otherwise scan the
-#: tenant's members once per row: an object in 11,000 groups took minutes), so each step is one index lookup.
+#: twice is walked once, and a cycle (which the writes refuse) would still end. ``CROSS JOIN`` fixes
+#: SQLite's join order (https://www.sqlite.org/optoverview.html#manual_control_of_query_plans_using_cross_join):
+#: left to itself the planner scans the tenant's every edge once per step, the recursive table inside.
 _UP = (
     "WITH RECURSIVE up(g) AS ("
     "SELECT m.group_id FROM members m JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id "
     "WHERE m.tenant_id=? AND m.member_id=? AND x.deleted IS NULL "
     "UNION SELECT m.group_id FROM up CROSS JOIN members m ON m.tenant_id=? AND m.member_id=up.g "
-    "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id WHERE x.deleted IS NULL)"
+    "CROSS JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id WHERE x.deleted IS NULL)"
 )
 #: A group and the live groups nested in it at any depth (``down(g)``; parameters: group, tenant),
-#: over the partial index ``members_nested`` (group-typed edges only).
+#: over the partial index ``members_nested`` (group-typed edges only). Checking each group's row
+#: costs more than the walk: :data:`_DOWN_ALL` walks without it, and this walk runs only when
+#: :data:`_ANY_DELETED` finds a soft-deleted group among those.
 _DOWN = (
     "WITH RECURSIVE down(g) AS (SELECT ? "
-    "UNION SELECT m.member_id FROM down CROSS JOIN members m ON m.tenant_id=? AND m.group_id=down.g AND m.member_type='group' "
-    "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
+    "UNION SELECT m.member_id FROM down CROSS JOIN members m INDEXED BY members_nested ON m.tenant_id=? AND m.group_id=down.g AND m.member_type='group' "
+    "CROSS JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
+)
+_DOWN_ALL = (
+    "WITH RECURSIVE down(g) AS (SELECT ? "
+    "UNION SELECT m.member_id FROM down CROSS JOIN members m INDEXED BY members_nested ON m.tenant_id=? AND m.group_id=down.g "
+    "AND m.member_type='group')"
+)
+#: Is any of these objects (a JSON array; then the tenant) soft-deleted? One probe each into the
+#: partial index of the soft-deleted objects.
+_ANY_DELETED = (
+    "SELECT 1 FROM json_each(?) a CROSS JOIN objects o INDEXED BY objects_deleted "
+    "ON o.tenant_id=? AND o.id=a.value AND o.deleted IS NOT NULL LIMIT 1"
 )
 
 
@@ -427,6 +442,24 @@ class SqliteStore:
     async def list_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         return self._edge_page("members", "member_id", "group_id", tenant_id, object_id, q)
 
+    async def list_edges_many(self, tenant_id: str, relation: EdgeRelation, anchor_ids: Sequence[str], per_anchor_limit: int) -> dict[str, list[StoredObject]]:
+        """One statement per 500 anchors: for each anchor (a ``json_each`` row), an index lookup of
+        the objects its correlated ``LIMIT`` subquery names, so a huge group costs its first few rows."""
+        table, near, far = EDGE_COLUMNS[relation]
+        out: dict[str, list[StoredObject]] = {}
+        anchors = list(dict.fromkeys(anchor_ids))
+        for i in range(0, len(anchors), 500):
+            rows = self._q(
+                f"SELECT a.value, {COLS} FROM json_each(?) a JOIN objects o ON o.tenant_id=? AND o.id IN ("
+                f"SELECT m.{far} FROM {table} m JOIN objects r ON r.tenant_id=m.tenant_id AND r.id=m.{far} "
+                f"WHERE m.tenant_id=? AND m.{near}=a.value AND r.deleted IS NULL ORDER BY m.{far} LIMIT ?) "
+                "ORDER BY a.value, o.id",
+                (orjson.dumps(anchors[i : i + 500]).decode(), tenant_id, tenant_id, per_anchor_limit),
+            )
+            for r in rows:
+                out.setdefault(r[0], []).append(row_object(r[1:]))
+        return out
+
     async def is_member(self, tenant_id: str, group_id: str, member_id: str) -> bool:
         return bool(self._q("SELECT 1 FROM members WHERE tenant_id=? AND group_id=? AND member_id=?", (tenant_id, group_id, member_id)))
 
@@ -473,30 +506,35 @@ class SqliteStore:
             page_args += list(q.after)
         order = ", ".join(k + direction for k in keys)
         key_sel = ", ".join(keys)
-        render = self._render.render.get(q.rendered) if q.rendered is not None and self._render is not None else None
-        if render is not None:
-            # the stored bytes when they were made with the projection asked for, else the attributes
-            cols = (
-                "o.id, o.type, CASE WHEN o.rendered_version=? THEN o.rendered END, "
-                "CASE WHEN o.rendered_version IS ? AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
-            )
-            page_args = [q.rendered, q.rendered, *page_args]
-            width = 4
-        else:
-            cols, width = COLS, 6
-        rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*page_args, q.top + 1])
+        cols, col_args, width, render = self._cols(q)
+        rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*col_args, *page_args, q.top + 1])
         return rows, width, render
+
+    def _cols(self, q: ListQuery) -> tuple[str, list[Any], int, Renderer | None]:
+        """The columns a page selects over ``o``, their parameters, how many there are (the keys follow)
+        and the renderer when the query asks for rendered items."""
+        render = self._render.render.get(q.rendered) if q.rendered is not None and self._render is not None else None
+        if render is None:
+            return COLS, [], 6, None
+        # the stored bytes when they were made with the projection asked for, else the attributes
+        cols = (
+            "o.id, o.type, CASE WHEN o.rendered_version=? THEN o.rendered END, "
+            "CASE WHEN o.rendered_version IS ? AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
+        )
+        return cols, [q.rendered, q.rendered], 4, render
 
     # -- transitive relationships (graphdir.store.transitive) ----------------------
     async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
         return {r[0] for r in self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
 
     async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
-        frm = f"FROM ({_UP} SELECT g FROM up) a JOIN objects o ON o.tenant_id=? AND o.id=a.g WHERE o.deleted IS NULL"
+        frm = f"FROM ({_UP} SELECT g FROM up) a CROSS JOIN objects o ON o.tenant_id=? AND o.id=a.g WHERE o.deleted IS NULL"
         return self._page(frm, [tenant_id, object_id, tenant_id, tenant_id], "o.id", q)
 
     async def list_transitive_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
-        groups = [r[0] for r in self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
+        groups = [r[0] for r in self._q(f"{_DOWN_ALL} SELECT g FROM down", (group_id, tenant_id))]
+        if len(groups) > 1 and self._q(_ANY_DELETED, (orjson.dumps(groups[1:]).decode(), tenant_id)):
+            groups = [r[0] for r in self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
         if len(groups) <= 1:  # no nested group: the direct members, paged as they are
             return self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)
         where, args = self._clauses(q)
@@ -504,9 +542,13 @@ class SqliteStore:
         if q.count:
             frm = (
                 "FROM (SELECT DISTINCT member_id FROM members WHERE tenant_id=? AND group_id IN (SELECT value FROM json_each(?))) t "
-                "JOIN objects o ON o.tenant_id=? AND o.id=t.member_id WHERE o.deleted IS NULL"
+                "CROSS JOIN objects o ON o.tenant_id=? AND o.id=t.member_id WHERE o.deleted IS NULL"
             )
             count = int(self._q(f"SELECT count(*) {frm}{where}", [tenant_id, orjson.dumps(groups).decode(), tenant_id, *args])[0][0])
+        if q.where is None and q.search is None and q.order_by is None:
+            page = self._id_arms(tenant_id, groups, q, count)
+            if page is not None:
+                return page
         frm = "FROM members m JOIN objects o ON o.tenant_id=m.tenant_id AND o.id=m.member_id WHERE m.tenant_id=? AND m.group_id=? AND o.deleted IS NULL"
         arms = []
         width, render = 6, None
@@ -514,6 +556,42 @@ class SqliteStore:
             rows, width, render = self._arm(frm, [tenant_id, g, *args], where, "m.member_id", q)
             arms.append(rows)
         return pack_page(merge_arms(arms, width, q.top, q.order_by == "displayName", q.descending), width, render, count, q.top)
+
+    def _id_arms(self, tenant_id: str, groups: list[str], q: ListQuery, count: int | None) -> Page | None:
+        """A page in id order with no filter: :func:`first_member_ids` reads member ids alone from the
+        edges' key (a cast compares the edge's member type), then the page's objects are read in one
+        statement. None when one of them turned out soft-deleted: the joined arms, which skip those,
+        answer instead."""
+        if q.after and len(q.after) != 1:
+            raise InvalidPosition(f"a position of {len(q.after)} values for an order of 1 key")
+        typed = f" AND member_type IN ({','.join('?' * len(q.types))})" if q.types else ""
+        direction = " DESC" if q.descending else ""
+
+        async def fetch(asks: list[tuple[str, str | None, int]]) -> list[list[str]]:
+            out: dict[int, list[str]] = {}
+            for past in (False, True):
+                todo = [(i, a) for i, a in enumerate(asks) if (a[1] is not None) == past]
+                if not todo:
+                    continue
+                bound = f" AND member_id {'<' if q.descending else '>'} json_extract(a.value, '$[1]')" if past else ""
+                rows = self._q(
+                    "SELECT (SELECT json_group_array(member_id) FROM (SELECT member_id FROM members "
+                    f"WHERE tenant_id=? AND group_id=json_extract(a.value, '$[0]'){typed}{bound} "
+                    f"ORDER BY member_id{direction} LIMIT ?)) FROM json_each(?) a ORDER BY a.key",
+                    [tenant_id, *(q.types or ()), asks[0][2], orjson.dumps([a for _, a in todo]).decode()],
+                )
+                for (i, _), r in zip(todo, rows, strict=True):
+                    out[i] = orjson.loads(r[0])
+            return [out[i] for i in range(len(asks))]
+
+        page_ids = run_now(first_member_ids(fetch, groups, q.after[0] if q.after else None, q.top, q.descending))
+        cols, col_args, width, render = self._cols(q)
+        rows = self._q(
+            f"SELECT {cols}, o.id FROM json_each(?) a CROSS JOIN objects o ON o.tenant_id=? AND o.id=a.value "
+            "WHERE o.deleted IS NULL ORDER BY a.key",
+            [*col_args, orjson.dumps(page_ids).decode(), tenant_id],
+        )
+        return pack_page(rows, width, render, count, q.top) if len(rows) == len(page_ids) else None
 
     # -- change records -----------------------------------------------------------
     async def list_changes(self, tenant_id: str, after: int = 0, limit: int = 1000) -> list[RecordedChange]:

@@ -278,7 +278,7 @@ class SqliteView:
     def ancestors(self, group_id: str) -> set[str]:
         rows = self._cur.execute(
             "WITH RECURSIVE up(g) AS (SELECT group_id FROM members WHERE tenant_id=?1 AND member_id=?2 "
-            "UNION SELECT m.group_id FROM members m JOIN up ON m.tenant_id=?1 AND m.member_id=up.g) SELECT g FROM up",
+            "UNION SELECT m.group_id FROM up CROSS JOIN members m ON m.tenant_id=?1 AND m.member_id=up.g) SELECT g FROM up",
             (self.tenant_id, group_id),
         ).fetchall()
         return {r[0] for r in rows}

@@ -21,7 +21,7 @@ group is not a transitive member (https://learn.microsoft.com/en-us/graph/api/gr
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 #: ASCII letters folded to lower case, every other character kept: the order of SQLite's NOCASE and
@@ -54,3 +54,40 @@ def merge_arms(arms: Iterable[Sequence[tuple[Any, ...]]], width: int, top: int, 
         if len(out) > top:
             break
     return out
+
+
+#: What a store answers for a round of :func:`first_member_ids`: per (group, position or None, n),
+#: the member ids of that group past the position, at most n of them (n is the same for every ask of
+#: a round).
+ArmFetch = Callable[[list[tuple[str, str | None, int]]], Awaitable[list[list[str]]]]
+
+
+async def first_member_ids(fetch: ArmFetch, groups: Sequence[str], after: str | None, top: int, descending: bool) -> list[str]:
+    """The first ``top + 1`` distinct member ids of several groups past ``after``, in id order (or
+    reversed), reading as few edges as it can.
+
+    Each round asks every arm that could still hold one of them for a few more ids: a first round of
+    about ``2 (top + 1) / len(groups)`` ids per arm, then, only for the arms whose last id read still
+    comes before the page's current last id (the bound), twice as many past it. An arm read to its
+    end, or whose last id read is past the bound, cannot change the page. With random ids a page of a
+    group holding 2,000 small nested groups reads a few thousand edges instead of all of them."""
+
+    def before(a: str, b: str) -> bool:
+        return a > b if descending else a < b
+
+    n = max(2, 2 * (top + 1) // max(1, len(groups)) + 1)
+    asks: list[tuple[str, str | None, int]] = [(g, after, n) for g in groups]
+    found: set[str] = set()
+    page: list[str] = []
+    while asks:
+        results = await fetch(asks)
+        open_arms: list[tuple[str, str, int]] = []
+        for (g, _, k), got in zip(asks, results, strict=True):
+            found.update(got)
+            if len(got) == k:  # the arm may hold more
+                last = max(got) if not descending else min(got)
+                open_arms.append((g, last, 2 * k))
+        page = sorted(found, reverse=descending)[: top + 1]
+        bound = page[-1] if len(page) > top else None
+        asks = [(g, last, k) for g, last, k in open_arms if bound is None or before(last, bound)]
+    return page

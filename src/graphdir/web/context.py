@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -15,6 +16,9 @@ from graphdir.store.base import Page, StoredObject
 from graphdir.web import responses
 from graphdir.web.request import GraphRequest
 from graphdir.web.responses import GraphResponse
+
+#: Expanded related objects by the id of the object they belong to (``$expand``).
+Related = Mapping[str, list[StoredObject]]
 
 if TYPE_CHECKING:
     from graphdir.directory.service import Directory
@@ -72,7 +76,7 @@ class Ctx:
             raise errors.invalid_request_body()
         return data
 
-    def options(self, resource: str, relationship: bool = False, collection: bool = True) -> Options:
+    def options(self, resource: str, relationship: bool = False, collection: bool = True, expandable: bool = False) -> Options:
         return parse_options(
             self.request.query_items,
             resource=resource,
@@ -81,6 +85,7 @@ class Ctx:
             collection=collection,
             cap_top=self.app.settings.top_over_max == "cap",
             version=self.version,
+            expandable=expandable,
         )
 
     # -- responses ----------------------------------------------------------------
@@ -94,11 +99,18 @@ class Ctx:
         """An XML document (the CSDL ``$metadata``), ``Content-Type: application/xml``."""
         return responses.GraphResponse(200, body, self.rid, self.cid, b"application/xml")
 
-    def entity(self, obj: StoredObject, opts: Options | None, status: int = 200, entity_set: str | None = None) -> GraphResponse:
+    def entity(
+        self, obj: StoredObject, opts: Options | None, status: int = 200, entity_set: str | None = None, related: Related | None = None
+    ) -> GraphResponse:
+        """One object; with ``related`` (``$expand``), its expanded relationship last."""
         select = opts.select if opts else None
+        expand = opts.expand if opts and related is not None else None
         es = entity_set or serialize.entity_set_for(obj.type)
-        body = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True)}
+        relation = expand.relation if expand is not None else None
+        body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, es, select, single=True, expand=relation)}
         body.update(serialize.entity(obj, select, typed=es == "directoryObjects", version=self.version))
+        if expand is not None and related is not None:
+            body[expand.relation] = serialize.expanded(related.get(obj.id, []), expand.select, self.version)
         return responses.json_response(body, self.rid, self.cid, status)
 
     def collection_created(self, objs: list[StoredObject]) -> GraphResponse:
@@ -107,8 +119,12 @@ class Ctx:
         body["value"] = [serialize.entity(o, None, typed=True, version=self.version) for o in objs]
         return responses.json_response(body, self.rid, self.cid, 201)
 
-    def collection(self, page: Page, entity_set: str, opts: Options, typed: bool) -> GraphResponse:
-        body: dict[str, Any] = {"@odata.context": serialize.context(self.base, self.version, entity_set, opts.select)}
+    def collection(self, page: Page, entity_set: str, opts: Options, typed: bool, related: Related | None = None) -> GraphResponse:
+        """A page; with ``related`` (``$expand``, never with pre-rendered items), each item's expanded
+        relationship last."""
+        expand = opts.expand if related is not None else None
+        context = serialize.context(self.base, self.version, entity_set, opts.select, expand=expand.relation if expand is not None else None)
+        body: dict[str, Any] = {"@odata.context": context}
         if page.count is not None and opts.query.after is None:
             body["@odata.count"] = page.count
         if page.next_after is not None:
@@ -119,6 +135,9 @@ class Ctx:
             raw = orjson.dumps(body)[:-1] + b',"value":[' + b",".join(items) + b"]}"
             return responses.GraphResponse(200, raw, self.rid, self.cid, responses.ODATA_JSON.encode())
         body["value"] = [serialize.entity(o, opts.select, typed, self.version) for o in page.items]
+        if expand is not None and related is not None:
+            for item, o in zip(body["value"], page.items, strict=True):
+                item[expand.relation] = serialize.expanded(related.get(o.id, []), expand.select, self.version)
         return responses.json_response(body, self.rid, self.cid)
 
     def refs(self, page: Page, opts: Options) -> GraphResponse:

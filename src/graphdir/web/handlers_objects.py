@@ -6,10 +6,14 @@ import asyncio
 from typing import Any
 
 from graphdir import errors, seeding
+from graphdir.auth.permissions import Perms, authorize
+from graphdir.directory import expansion
 from graphdir.directory.common import Ref
 from graphdir.odata import metadata as csdl
+from graphdir.odata.options import Options
 from graphdir.odata.refs import bind_list, unknown_binds
-from graphdir.web.context import Ctx
+from graphdir.store.base import StoredObject
+from graphdir.web.context import Ctx, Related
 from graphdir.web.responses import GraphResponse
 
 
@@ -29,6 +33,32 @@ def user_key(c: Ctx) -> str:
     return _me(c) if "uid" not in c.args else c.args["uid"]
 
 
+def _expand_perms(relation: str) -> Perms:
+    """Expanding a relationship needs what listing it needs (group-list-members.md,
+    user-list-memberof.md): the route table's permissions of that listing."""
+    from graphdir.web import routes  # the route table imports this module: read it at call time
+
+    return routes.EXPANSION_PERMS[relation]
+
+
+def _expandable(c: Ctx, resource: str, collection: bool = True) -> Options:
+    """Options of a user or group read that may ``$expand``; an expansion checks its permissions
+    before anything is read, and asks for items, not pre-rendered bytes."""
+    opts = c.options(resource, collection=collection, expandable=True)
+    if opts.expand is not None:
+        authorize(c.actor, _expand_perms(opts.expand.relation))
+    elif collection:
+        opts.query.rendered = c.rendering if opts.select is None else None
+    return opts
+
+
+async def _related(c: Ctx, opts: Options, objs: list[StoredObject]) -> Related | None:
+    """``$expand``: each object's first related items, one store read for the page (docs/behaviour.md#expand)."""
+    if opts.expand is None:
+        return None
+    return await expansion.related(c.dir.store, c.actor.tenant_id, objs, opts.expand.relation)
+
+
 # -- the service ----------------------------------------------------------------------
 async def metadata(c: Ctx) -> GraphResponse:
     """``GET /{version}/$metadata``: the CSDL document every ``@odata.context`` points at
@@ -38,9 +68,9 @@ async def metadata(c: Ctx) -> GraphResponse:
 
 # -- users ---------------------------------------------------------------------------
 async def list_users(c: Ctx) -> GraphResponse:
-    opts = c.options("user")
-    opts.query.rendered = c.rendering if opts.select is None else None
-    return c.collection(await c.dir.list_users(c.actor, opts.query), "users", opts, typed=False)
+    opts = _expandable(c, "user")
+    page = await c.dir.list_users(c.actor, opts.query)
+    return c.collection(page, "users", opts, typed=False, related=await _related(c, opts, page.items))
 
 
 async def count_users(c: Ctx) -> GraphResponse:
@@ -53,8 +83,9 @@ async def create_user(c: Ctx) -> GraphResponse:
 
 
 async def get_user(c: Ctx) -> GraphResponse:
-    opts = c.options("user", collection=False)
-    return c.entity(await c.dir.get_user(c.actor, user_key(c)), opts)
+    opts = _expandable(c, "user", collection=False)
+    obj = await c.dir.get_user(c.actor, user_key(c))
+    return c.entity(obj, opts, related=await _related(c, opts, [obj]))
 
 
 async def update_user(c: Ctx) -> GraphResponse:
@@ -69,9 +100,9 @@ async def delete_user(c: Ctx) -> GraphResponse:
 
 # -- groups --------------------------------------------------------------------------
 async def list_groups(c: Ctx) -> GraphResponse:
-    opts = c.options("group")
-    opts.query.rendered = c.rendering if opts.select is None else None
-    return c.collection(await c.dir.list_groups(c.actor, opts.query), "groups", opts, typed=False)
+    opts = _expandable(c, "group")
+    page = await c.dir.list_groups(c.actor, opts.query)
+    return c.collection(page, "groups", opts, typed=False, related=await _related(c, opts, page.items))
 
 
 async def count_groups(c: Ctx) -> GraphResponse:
@@ -104,8 +135,9 @@ async def create_group(c: Ctx) -> GraphResponse:
 
 
 async def get_group(c: Ctx) -> GraphResponse:
-    opts = c.options("group", collection=False)
-    return c.entity(await c.dir.get_group(c.actor, c.args["gid"]), opts)
+    opts = _expandable(c, "group", collection=False)
+    obj = await c.dir.get_group(c.actor, c.args["gid"])
+    return c.entity(obj, opts, related=await _related(c, opts, [obj]))
 
 
 async def update_group(c: Ctx) -> GraphResponse:

@@ -1,6 +1,9 @@
-"""Handlers for members, owners and memberOf (the membership API)."""
+"""Handlers for members, owners and memberOf (the membership API), and the relationship listing
+machinery (options, casts, `$count` segment, paging) that handlers_transitive shares."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from graphdir import errors
 from graphdir.directory.schema import ENTITY_SETS
@@ -12,8 +15,12 @@ from graphdir.web.context import Ctx
 from graphdir.web.handlers_objects import user_key
 from graphdir.web.responses import GraphResponse
 
+#: One relationship's page for a request: the domain call a listing, its ``$count`` segment and its
+#: ``$ref`` form share (the transitive ones of handlers_transitive too).
+PageFn = Callable[[Ctx, ListQuery], Awaitable[Page]]
 
-def _query(c: Ctx) -> Options:
+
+def relation_query(c: Ctx) -> Options:
     """Options for a relationship listing; a cast segment narrows the item type (and ``$select``)."""
     cast = c.args.get("cast")
     opts = c.options(cast if cast in ("user", "group") else "directoryObject", relationship=True)
@@ -22,44 +29,49 @@ def _query(c: Ctx) -> Options:
     return opts
 
 
-async def _page(c: Ctx, relation: str, q: ListQuery) -> Page:
-    a = c.actor
-    if relation == "members":
-        return await c.dir.list_members(a, c.args["gid"], q, c.version)
-    if relation == "owners":
-        return await c.dir.list_owners(a, c.args["gid"], q, c.version)
-    if relation == "userMemberOf":
-        return await c.dir.list_member_of(a, user_key(c), q, user=True)
-    return await c.dir.list_member_of(a, c.args["gid"], q, user=False)
-
-
-async def _list(c: Ctx, relation: str) -> GraphResponse:
-    opts = _query(c)
+async def relation_list(c: Ctx, page: PageFn) -> GraphResponse:
+    """A relationship listing: ``directoryObject`` items with ``@odata.type``, or the cast's type."""
+    opts = relation_query(c)
     opts.query.rendered = c.rendering if opts.select is None else None
-    page = await _page(c, relation, opts.query)
-    return c.collection(page, ENTITY_SETS.get(c.args.get("cast", ""), "directoryObjects"), opts, typed=True)
+    return c.collection(await page(c, opts.query), ENTITY_SETS.get(c.args.get("cast", ""), "directoryObjects"), opts, typed=True)
 
 
-async def _count(c: Ctx, relation: str) -> GraphResponse:
+async def relation_count(c: Ctx, page: PageFn) -> GraphResponse:
     """The ``$count`` segment needs ``ConsistencyLevel: eventual`` (aad-advanced-queries.md)."""
     if not c.eventual:
         raise errors.count_not_supported()
-    q = _query(c).query
+    q = relation_query(c).query
     q.count, q.top, q.after = True, 1, None
-    return c.text(str((await _page(c, relation, q)).count or 0))
+    return c.text(str((await page(c, q)).count or 0))
+
+
+async def _members(c: Ctx, q: ListQuery) -> Page:
+    return await c.dir.list_members(c.actor, c.args["gid"], q, c.version)
+
+
+async def _owners(c: Ctx, q: ListQuery) -> Page:
+    return await c.dir.list_owners(c.actor, c.args["gid"], q, c.version)
+
+
+async def _user_member_of(c: Ctx, q: ListQuery) -> Page:
+    return await c.dir.list_member_of(c.actor, user_key(c), q, user=True)
+
+
+async def _group_member_of(c: Ctx, q: ListQuery) -> Page:
+    return await c.dir.list_member_of(c.actor, c.args["gid"], q, user=False)
 
 
 async def list_members(c: Ctx) -> GraphResponse:
-    return await _list(c, "members")
+    return await relation_list(c, _members)
 
 
 async def count_members(c: Ctx) -> GraphResponse:
-    return await _count(c, "members")
+    return await relation_count(c, _members)
 
 
 async def list_member_refs(c: Ctx) -> GraphResponse:
-    opts = _query(c)
-    return c.refs(await _page(c, "members", opts.query), opts)
+    opts = relation_query(c)
+    return c.refs(await _members(c, opts.query), opts)
 
 
 async def get_member(c: Ctx) -> GraphResponse:
@@ -103,16 +115,16 @@ async def delete_member_object(c: Ctx) -> GraphResponse:
 
 
 async def list_owners(c: Ctx) -> GraphResponse:
-    return await _list(c, "owners")
+    return await relation_list(c, _owners)
 
 
 async def count_owners(c: Ctx) -> GraphResponse:
-    return await _count(c, "owners")
+    return await relation_count(c, _owners)
 
 
 async def list_owner_refs(c: Ctx) -> GraphResponse:
-    opts = _query(c)
-    return c.refs(await _page(c, "owners", opts.query), opts)
+    opts = relation_query(c)
+    return c.refs(await _owners(c, opts.query), opts)
 
 
 async def add_owner(c: Ctx) -> GraphResponse:
@@ -132,16 +144,16 @@ async def remove_owner_by_at_id(c: Ctx) -> GraphResponse:
 
 
 async def user_member_of(c: Ctx) -> GraphResponse:
-    return await _list(c, "userMemberOf")
+    return await relation_list(c, _user_member_of)
 
 
 async def count_user_member_of(c: Ctx) -> GraphResponse:
-    return await _count(c, "userMemberOf")
+    return await relation_count(c, _user_member_of)
 
 
 async def group_member_of(c: Ctx) -> GraphResponse:
-    return await _list(c, "groupMemberOf")
+    return await relation_list(c, _group_member_of)
 
 
 async def count_group_member_of(c: Ctx) -> GraphResponse:
-    return await _count(c, "groupMemberOf")
+    return await relation_count(c, _group_member_of)

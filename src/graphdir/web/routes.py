@@ -19,6 +19,7 @@ from graphdir.auth.permissions import Perms
 from graphdir.web import handlers_functions as f
 from graphdir.web import handlers_objects as o
 from graphdir.web import handlers_relations as r
+from graphdir.web import handlers_transitive as tr
 from graphdir.web.router import ANONYMOUS, Anonymous, Handler, Route
 
 API = "https://learn.microsoft.com/en-us/graph/api/"
@@ -45,6 +46,16 @@ READ_MEMBER_OF = Perms(
     ("User.Read", "GroupMember.Read.All") + _USER_READ + _GROUP_READ + _DELEGATED_LEGACY,
     ("GroupMember.Read.All", "Directory.Read.All") + _USER_READ + _GROUP_READ,
 )
+# user-list-transitivememberof.md: another user's memberships need User.Read.All (least) or a higher read;
+# the signed-in user's own (/me) need only User.Read. Application tokens cannot use /me (delegated_only).
+_TRANSITIVE_MEMBER_OF_READ = ("User.Read.All", "Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All", "GroupMember.Read.All")
+READ_TRANSITIVE_MEMBER_OF = Perms(_TRANSITIVE_MEMBER_OF_READ + _DELEGATED_LEGACY, _TRANSITIVE_MEMBER_OF_READ)
+READ_MY_TRANSITIVE_MEMBER_OF = Perms(("User.Read",) + _TRANSITIVE_MEMBER_OF_READ + _DELEGATED_LEGACY, _TRANSITIVE_MEMBER_OF_READ)
+# group-list-transitivememberof.md: delegated GroupMember.Read.All (least); application Directory.Read.All (least).
+READ_GROUP_ANCESTORS = Perms(
+    ("GroupMember.Read.All", "Directory.Read.All", "Directory.ReadWrite.All", "Group.Read.All") + _DELEGATED_LEGACY,
+    ("Directory.Read.All", "Directory.ReadWrite.All"),
+)
 READ_DIRECTORY = Perms(("Directory.Read.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("Directory.Read.All", "Directory.ReadWrite.All"))
 ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
 # directoryobject-checkmembergroups.md / -getmembergroups.md: "User.ReadBasic.All and GroupMember.Read.All, …,
@@ -62,6 +73,8 @@ FUNCTIONS = (
     ("getMemberGroups", f.get_member_groups, "directoryobject-getmembergroups"),
     ("getMemberObjects", f.get_member_objects, "directoryobject-getmemberobjects"),
 )
+#: ``$expand`` of a relationship needs what listing it needs (docs/behaviour.md#expand).
+EXPANSION_PERMS = {"members": READ_GROUPS, "owners": READ_GROUPS, "memberOf": READ_MEMBER_OF}
 
 
 def _routes() -> list[Route]:
@@ -88,6 +101,11 @@ def _routes() -> list[Route]:
         add("GET", f"{base}/memberOf/$count", r.count_user_member_of, READ_MEMBER_OF, "user-list-memberof")
         add("GET", f"{base}/memberOf/{{cast}}", r.user_member_of, READ_MEMBER_OF, "user-list-memberof")
         add("GET", f"{base}/memberOf/{{cast}}/$count", r.count_user_member_of, READ_MEMBER_OF, "user-list-memberof")
+    for base, perms in (("users/{uid}", READ_TRANSITIVE_MEMBER_OF), ("me", READ_MY_TRANSITIVE_MEMBER_OF)):
+        add("GET", f"{base}/transitiveMemberOf", tr.user_transitive_member_of, perms, "user-list-transitivememberof")
+        add("GET", f"{base}/transitiveMemberOf/$count", tr.count_user_transitive_member_of, perms, "user-list-transitivememberof")
+        add("GET", f"{base}/transitiveMemberOf/{{cast}}", tr.user_transitive_member_of, perms, "user-list-transitivememberof")
+        add("GET", f"{base}/transitiveMemberOf/{{cast}}/$count", tr.count_user_transitive_member_of, perms, "user-list-transitivememberof")
     # groups
     add("GET", "groups", o.list_groups, READ_GROUPS, "group-list")
     add("GET", "groups/$count", o.count_groups, READ_GROUPS, "group-list")
@@ -121,6 +139,15 @@ def _routes() -> list[Route]:
     add("GET", "groups/{gid}/memberOf/$count", r.count_group_member_of, READ_GROUPS, "group-list-memberof")
     add("GET", "groups/{gid}/memberOf/{cast}", r.group_member_of, READ_GROUPS, "group-list-memberof")
     add("GET", "groups/{gid}/memberOf/{cast}/$count", r.count_group_member_of, READ_GROUPS, "group-list-memberof")
+    # transitive relationships of groups (docs/behaviour.md#transitive-membership)
+    add("GET", "groups/{gid}/transitiveMembers", tr.list_transitive_members, READ_GROUPS, "group-list-transitivemembers")
+    add("GET", "groups/{gid}/transitiveMembers/$count", tr.count_transitive_members, READ_GROUPS, "group-list-transitivemembers")
+    add("GET", "groups/{gid}/transitiveMembers/{cast}", tr.list_transitive_members, READ_GROUPS, "group-list-transitivemembers")
+    add("GET", "groups/{gid}/transitiveMembers/{cast}/$count", tr.count_transitive_members, READ_GROUPS, "group-list-transitivemembers")
+    add("GET", "groups/{gid}/transitiveMemberOf", tr.group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf/$count", tr.count_group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf/{cast}", tr.group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
+    add("GET", "groups/{gid}/transitiveMemberOf/{cast}/$count", tr.count_group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
     add("GET", "directoryObjects/{id}", o.get_directory_object, READ_DIRECTORY, "directoryobject-get")
     # the membership functions (transitive; docs/behaviour.md#membership-functions) and getByIds
     add("POST", "directoryObjects/getByIds", f.get_by_ids, READ_DIRECTORY, "directoryobject-getbyids", "at most 1,000 ids")
