@@ -167,7 +167,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # is one probe each into an index of the soft-deleted objects alone (graphdir.store.transitive).
         """
         CREATE INDEX members_nested ON members (tenant_id, group_id, member_id) WHERE member_type = 'group';
-        CREATE INDEX objects_deleted ON objects (tenant_id, id) WHERE deleted IS NOT NULL;
+        CREATE INDEX objects_deleted ON objects (tenant_id, type, id) WHERE deleted IS NOT NULL;
         """,
     ),
 ]

@@ -129,7 +129,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # as SQLite's migration 7: a partial index that adding or removing a user never touches
         """
         CREATE INDEX members_nested ON members (tenant_id, group_id, member_id) WHERE member_type = 'group';
-        CREATE INDEX objects_deleted ON objects (tenant_id, id) WHERE deleted IS NOT NULL;
+        CREATE INDEX objects_deleted ON objects (tenant_id, type, id) WHERE deleted IS NOT NULL;
         """,
     ),
 ]

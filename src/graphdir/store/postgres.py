@@ -63,7 +63,7 @@ from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, translate
 from graphdir.store.sqlfilter import compile_predicate, compile_search
 from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, pack_page, row_object, tenant_row
-from graphdir.store.transitive import first_member_ids
+from graphdir.store.transitive import FEW_DELETED, first_member_ids
 from graphdir.store.writer import Writer, on_event_loop
 
 T = TypeVar("T")
@@ -89,12 +89,17 @@ _DOWN = (
     "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group' "
     "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
 )
-#: The same walk without checking each group's row, and the check that makes it enough (as SQLite's).
+#: The walks without checking each group's row, and the tenant's soft-deleted groups that make them
+#: enough when none was reached (as SQLite's).
 _DOWN_ALL = (
     "WITH RECURSIVE down(g) AS (SELECT %s::text COLLATE \"C\" "
     "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group')"
 )
-_ANY_DELETED = "SELECT 1 FROM objects WHERE tenant_id=%s AND id = ANY(%s) AND deleted IS NOT NULL LIMIT 1"
+_UP_ALL = (
+    "WITH RECURSIVE up(g) AS (SELECT group_id FROM members WHERE tenant_id=%s AND member_id=%s "
+    "UNION SELECT m.group_id FROM up JOIN members m ON m.tenant_id=%s AND m.member_id=up.g)"
+)
+_DELETED_GROUPS = "SELECT id FROM objects WHERE tenant_id=%s AND type='group' AND deleted IS NOT NULL LIMIT %s"
 
 
 
@@ -578,7 +583,16 @@ class PostgresStore:
 
     # -- transitive relationships (graphdir.store.transitive) -------------------------------------
     async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
-        return {r[0] for r in await self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+        found = {r[0] for r in await self._q(f"{_UP_ALL} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+        if found and await self._reached_deleted(tenant_id, found):
+            return {r[0] for r in await self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+        return found
+
+    async def _reached_deleted(self, tenant_id: str, reached: Iterable[str]) -> bool:
+        """Did an unchecked walk reach a soft-deleted group (or might it have: more than
+        :data:`FEW_DELETED` of them in the tenant)? As SQLite's."""
+        deleted = {r[0] for r in await self._q(_DELETED_GROUPS, (tenant_id, FEW_DELETED + 1))}
+        return len(deleted) > FEW_DELETED or not deleted.isdisjoint(reached)
 
     async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         frm = f"FROM ({_UP} SELECT g FROM up) a JOIN objects o ON o.tenant_id=%s AND o.id=a.g WHERE o.deleted IS NULL"
@@ -591,7 +605,7 @@ class PostgresStore:
         their objects. Without a filter, a search or an order by name the arms read the edges alone
         (the objects' soft deletion is checked on the page; the joined arms answer when it hid one)."""
         groups = [r[0] for r in await self._q(f"{_DOWN_ALL} SELECT g FROM down", (group_id, tenant_id))]
-        if len(groups) > 1 and await self._q(_ANY_DELETED, (tenant_id, groups[1:])):
+        if len(groups) > 1 and await self._reached_deleted(tenant_id, groups[1:]):
             groups = [r[0] for r in await self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
         if len(groups) <= 1:  # no nested group: the direct members, paged as they are
             return await self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)

@@ -58,7 +58,7 @@ from graphdir.store.sqlite_txn import (
     tenant_row,
     translate,
 )
-from graphdir.store.transitive import first_member_ids, merge_arms
+from graphdir.store.transitive import FEW_DELETED, first_member_ids, merge_arms
 from graphdir.store.writer import Writer
 
 __all__ = ["BUSY_WAIT", "CACHE_GROUPS", "Conflict", "SqliteStore", "SqliteTxn", "SqliteView", "translate"]
@@ -101,8 +101,8 @@ _UP = (
 )
 #: A group and the live groups nested in it at any depth (``down(g)``; parameters: group, tenant),
 #: over the partial index ``members_nested`` (group-typed edges only). Checking each group's row
-#: costs more than the walk: :data:`_DOWN_ALL` walks without it, and this walk runs only when
-#: :data:`_ANY_DELETED` finds a soft-deleted group among those.
+#: costs more than the walk: :data:`_DOWN_ALL` and :data:`_UP_ALL` walk without it, and the checked
+#: walks run only when one of the tenant's soft-deleted groups (:data:`_DELETED_GROUPS`) was reached.
 _DOWN = (
     "WITH RECURSIVE down(g) AS (SELECT ? "
     "UNION SELECT m.member_id FROM down CROSS JOIN members m INDEXED BY members_nested ON m.tenant_id=? AND m.group_id=down.g AND m.member_type='group' "
@@ -113,12 +113,13 @@ _DOWN_ALL = (
     "UNION SELECT m.member_id FROM down CROSS JOIN members m INDEXED BY members_nested ON m.tenant_id=? AND m.group_id=down.g "
     "AND m.member_type='group')"
 )
-#: Is any of these objects (a JSON array; then the tenant) soft-deleted? One probe each into the
-#: partial index of the soft-deleted objects.
-_ANY_DELETED = (
-    "SELECT 1 FROM json_each(?) a CROSS JOIN objects o INDEXED BY objects_deleted "
-    "ON o.tenant_id=? AND o.id=a.value AND o.deleted IS NOT NULL LIMIT 1"
+_UP_ALL = (
+    "WITH RECURSIVE up(g) AS (SELECT group_id FROM members WHERE tenant_id=? AND member_id=? "
+    "UNION SELECT m.group_id FROM up CROSS JOIN members m ON m.tenant_id=? AND m.member_id=up.g)"
 )
+#: The tenant's soft-deleted groups, at most :data:`FEW_DELETED` + 1 of them, from the partial index
+#: of the soft-deleted objects (usually none: a deleted group stays restorable for 30 days).
+_DELETED_GROUPS = "SELECT id FROM objects INDEXED BY objects_deleted WHERE tenant_id=? AND type='group' AND deleted IS NOT NULL LIMIT ?"
 
 
 def flush_file(path: Path) -> None:
@@ -525,7 +526,16 @@ class SqliteStore:
 
     # -- transitive relationships (graphdir.store.transitive) ----------------------
     async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
-        return {r[0] for r in self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+        found = {r[0] for r in self._q(f"{_UP_ALL} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+        if found and self._reached_deleted(tenant_id, found):
+            return {r[0] for r in self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
+        return found
+
+    def _reached_deleted(self, tenant_id: str, reached: Iterable[str]) -> bool:
+        """Did an unchecked walk reach a soft-deleted group (or might it have: more than
+        :data:`FEW_DELETED` of them in the tenant)?"""
+        deleted = {r[0] for r in self._q(_DELETED_GROUPS, (tenant_id, FEW_DELETED + 1))}
+        return len(deleted) > FEW_DELETED or not deleted.isdisjoint(reached)
 
     async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         frm = f"FROM ({_UP} SELECT g FROM up) a CROSS JOIN objects o ON o.tenant_id=? AND o.id=a.g WHERE o.deleted IS NULL"
@@ -533,7 +543,7 @@ class SqliteStore:
 
     async def list_transitive_members(self, tenant_id: str, group_id: str, q: ListQuery) -> Page:
         groups = [r[0] for r in self._q(f"{_DOWN_ALL} SELECT g FROM down", (group_id, tenant_id))]
-        if len(groups) > 1 and self._q(_ANY_DELETED, (orjson.dumps(groups[1:]).decode(), tenant_id)):
+        if len(groups) > 1 and self._reached_deleted(tenant_id, groups[1:]):
             groups = [r[0] for r in self._q(f"{_DOWN} SELECT g FROM down", (group_id, tenant_id))]
         if len(groups) <= 1:  # no nested group: the direct members, paged as they are
             return self._edge_page("members", "group_id", "member_id", tenant_id, group_id, q)

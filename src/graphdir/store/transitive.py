@@ -24,6 +24,11 @@ import heapq
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+#: Up to this many soft-deleted groups in a tenant, a walk of the nesting skips reading each group's
+#: row and checks what it reached against them instead (usually there are none: a deleted group stays
+#: restorable for 30 days); with more, the walks check each group's row as they go.
+FEW_DELETED = 1000
+
 #: ASCII letters folded to lower case, every other character kept: the order of SQLite's NOCASE and
 #: of PostgreSQL's ``lower()`` on "C" text, which the stores use for ``$orderby=displayName``.
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
