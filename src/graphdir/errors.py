@@ -211,3 +211,54 @@ def invalid_filter(detail: str) -> GraphError:
 def invalid_search(detail: str) -> GraphError:
     """Malformed or unsupported ``$search`` (https://learn.microsoft.com/en-us/graph/search-query-parameter); the wording is ours [INF]."""
     return unsupported_query(f"Invalid $search clause: {detail}")
+
+
+# --- action parameters and the membership functions (docs/behaviour.md#membership-functions) ---
+
+def too_many_identifiers(limit: int) -> GraphError:
+    """More ids than a function takes: ``getByIds`` over 1,000 (observed, kubeguard/guard#132); the same
+    text for ``checkMemberGroups``/``checkMemberObjects`` over 20 (ours, by analogy)."""
+    return bad_request(f"Number of included identifiers cannot exceed '{limit}'.")
+
+
+def result_size_limit_exceeded(limit: int) -> GraphError:
+    """``getMemberGroups``/``getMemberObjects`` with more than ``limit`` results: the code is documented
+    (https://learn.microsoft.com/en-us/graph/api/directoryobject-getmembergroups), the text ours."""
+    return GraphError(
+        400,
+        "Directory_ResultSizeLimitExceeded",
+        f"The result exceeds the maximum of {limit} groups for this function. Use the transitiveMemberOf relationship instead.",
+    )
+
+
+def unknown_parameter(name: str, operation: str) -> GraphError:
+    """A body member that is not a parameter of the action (the OData reader's message) [INF]."""
+    return GraphError(400, "BadRequest", f"The parameter '{name}' in the request payload is not a valid parameter for the operation '{operation}'.")
+
+
+def unexpected_node(found: str, expected: str) -> GraphError:
+    """A JSON value of the wrong shape for a parameter (an object or array where a string is due, …) [INF]."""
+    return GraphError(400, "BadRequest", f"An unexpected '{found}' node was found when reading from the JSON reader. A '{expected}' node was expected.")
+
+
+def cannot_convert(edm_type: str) -> GraphError:
+    """A JSON primitive of the wrong type for a parameter (a number where a string is due, …) [INF]."""
+    return GraphError(400, "BadRequest", f"Cannot convert a primitive value to the expected type '{edm_type}'. See the inner exception for more details.")
+
+
+def null_not_allowed(name: str, edm_type: str) -> GraphError:
+    """``null`` for a non-nullable parameter (the OData reader's message) [INF]."""
+    t = f"{edm_type}[Nullable=False]"
+    return GraphError(
+        400,
+        "BadRequest",
+        f"A null value was found for the property named '{name}', which has the expected type '{t}'. The expected type '{t}' does not allow null values.",
+    )
+
+
+def query_options_not_supported() -> GraphError:
+    """Query options on ``POST /directoryObjects/getByIds`` (observed, kubeguard/guard#132)."""
+    return bad_request(
+        "The following query options are not supported by this request method or cannot be applied to the requested resource: "
+        "$filter,$expand,$orderby,$count,$inlinecount,$select,$skiptoken,$skip,$top"
+    )

@@ -2,7 +2,8 @@
 
 Each route declares its delegated and application permission lists, least
 privileged first, from the doc pages' tables (https://learn.microsoft.com/en-us/graph/permissions-reference). A token
-passes when it holds any one of the list for its kind; personal Microsoft
+passes when it holds any one of the list for its kind (and, where a table
+pairs permissions, one of the route's second list too); personal Microsoft
 accounts are refused where the page says "Not supported".
 """
 
@@ -21,6 +22,9 @@ class Perms:
     delegated: tuple[str, ...]
     application: tuple[str, ...]
     personal: tuple[str, ...] = ()  # scopes a personal Microsoft account may use ("Not supported" = empty)
+    #: a second condition, for tables that read "User.Read.All and GroupMember.Read.All, …":
+    #: the token must also hold one of these (either kind; empty = no second condition)
+    also: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.delegated and not self.application:
@@ -53,4 +57,6 @@ def authorize(actor: Actor, perms: Perms) -> None:
         return
     wanted = perms.delegated if actor.delegated else perms.application
     if not actor.permissions.intersection(wanted):
+        raise errors.forbidden()
+    if perms.also and not actor.permissions.intersection(perms.also):
         raise errors.forbidden()

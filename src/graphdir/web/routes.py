@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from graphdir.auth.permissions import Perms
+from graphdir.web import handlers_functions as f
 from graphdir.web import handlers_objects as o
 from graphdir.web import handlers_relations as r
 from graphdir.web import handlers_transitive as tr
@@ -59,6 +60,20 @@ READ_DIRECTORY = Perms(("Directory.Read.All", "Directory.ReadWrite.All") + _DELE
 ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
 #: ``$expand`` of a relationship needs what listing it needs (docs/behaviour.md#expand).
 EXPANSION_PERMS = {"members": READ_GROUPS, "owners": READ_GROUPS, "memberOf": READ_MEMBER_OF}
+# directoryobject-checkmembergroups.md / -getmembergroups.md: "User.ReadBasic.All and GroupMember.Read.All, …,
+# Directory.Read.All": a user-read permission and a group-read one (Directory.Read.All is both)
+_GROUPS_TOO = _GROUP_READ + _DELEGATED_LEGACY
+_USER_READ_APP = ("User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
+USER_MEMBER_GROUPS = Perms(_USER_READ + _DELEGATED_LEGACY, _USER_READ_APP, also=_GROUPS_TOO)
+ME_MEMBER_GROUPS = Perms(("User.Read", "User.ReadWrite") + _USER_READ + _DELEGATED_LEGACY, _USER_READ_APP, also=_GROUPS_TOO)
+# directoryobject-checkmemberobjects.md / -getmemberobjects.md, "Memberships for a user": no group permission
+USER_MEMBER_OBJECTS = Perms(("User.Read",) + _USER_READ_APP + _DELEGATED_LEGACY, _USER_READ_APP)
+FUNCTIONS = (
+    ("checkMemberGroups", f.check_member_groups, "directoryobject-checkmembergroups"),
+    ("checkMemberObjects", f.check_member_objects, "directoryobject-checkmemberobjects"),
+    ("getMemberGroups", f.get_member_groups, "directoryobject-getmembergroups"),
+    ("getMemberObjects", f.get_member_objects, "directoryobject-getmemberobjects"),
+)
 
 
 def _routes() -> list[Route]:
@@ -133,6 +148,15 @@ def _routes() -> list[Route]:
     add("GET", "groups/{gid}/transitiveMemberOf/{cast}", tr.group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
     add("GET", "groups/{gid}/transitiveMemberOf/{cast}/$count", tr.count_group_transitive_member_of, READ_GROUP_ANCESTORS, "group-list-transitivememberof")
     add("GET", "directoryObjects/{id}", o.get_directory_object, READ_DIRECTORY, "directoryobject-get")
+    # the membership functions (transitive; docs/behaviour.md#membership-functions) and getByIds
+    add("POST", "directoryObjects/getByIds", f.get_by_ids, READ_DIRECTORY, "directoryobject-getbyids", "at most 1,000 ids")
+    for name, handler, doc in FUNCTIONS:
+        groups = name.endswith("Groups")
+        note = "at most 20 ids" if name.startswith("check") else ""
+        add("POST", f"users/{{uid}}/{name}", handler, USER_MEMBER_GROUPS if groups else USER_MEMBER_OBJECTS, doc, note)
+        add("POST", f"me/{name}", handler, ME_MEMBER_GROUPS if groups else USER_MEMBER_OBJECTS, doc, note)
+        add("POST", f"groups/{{gid}}/{name}", handler, READ_GROUPS, doc, note)
+        add("POST", f"directoryObjects/{{id}}/{name}", handler, READ_DIRECTORY, doc, note)
     return t
 
 
@@ -157,7 +181,8 @@ def _permissions(perms: Perms | Anonymous) -> str:
     if isinstance(perms, Anonymous):
         return "none (anonymous)"
     least = dict.fromkeys(p[0] for p in (perms.delegated, perms.application) if p)
-    return " / ".join(f"`{p}`" for p in least)
+    also = f" + `{perms.also[0]}`" if perms.also else ""
+    return " / ".join(f"`{p}`{also}" for p in least)
 
 
 def _doc_link(doc: str) -> str:
