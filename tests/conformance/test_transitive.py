@@ -54,6 +54,12 @@ def by_ids_body(flavour: Any, **kw: Any) -> Any:
     return mod.GetByIdsPostRequestBody(**kw)
 
 
+def item(flavour: Any, owner: str, object_id: str) -> Any:
+    """``users.by_user_id(id)``, ``groups.by_group_id(id)`` or ``directory_objects.by_directory_object_id(id)``."""
+    g = flavour.graph
+    return {"users": g.users.by_user_id, "groups": g.groups.by_group_id, "directory_objects": g.directory_objects.by_directory_object_id}[owner](object_id)
+
+
 def config(flavour: Any, builder: Any, eventual: bool = False, **query: Any) -> Any:
     """A RequestConfiguration with the builder's own ``…GetQueryParameters`` (and ``ConsistencyLevel: eventual``)."""
     params = None
@@ -88,6 +94,10 @@ class Nest:
 
     def name(self, object_id: str) -> str:
         return next(n for n, o in self.objs.items() if o.id == object_id)
+
+    def label(self, object_id: str) -> str:
+        """The test's name for an id (the id itself if the test made no such object)."""
+        return next((n for n, o in self.objs.items() if o.id == object_id), object_id)
 
     def transitive_members(self, group: str) -> set[str]:
         out: set[str] = set()
@@ -141,7 +151,7 @@ def nest(flavour: Any, run: Any, make: Any) -> Nest:
 def assert_objects(n: Nest, items: list[Any], names: Any, select: bool = False) -> None:
     """``items`` are exactly ``names`` in id order, each deserialised into its model with ``odata_type``."""
     f = n.flavour
-    assert [o.id for o in items] == n.ids(names), [n.name(o.id) if any(x.id == o.id for x in n.objs.values()) else o.id for o in items]
+    assert [o.id for o in items] == n.ids(names), f"got {[n.label(o.id) for o in items]}, expected {sorted(names, key=n.id)}"
     for o in items:
         name = n.name(o.id)
         want = f.User if name.startswith("u") else f.Group
@@ -174,8 +184,7 @@ def group_member_of(n: Nest, group: str) -> list[Any]:
 
 def check_member_groups(n: Nest, owner: str, obj: str, ask: list[str]) -> list[str]:
     f = n.flavour
-    item = {"users": f.graph.users.by_user_id, "groups": f.graph.groups.by_group_id, "directory_objects": f.graph.directory_objects.by_directory_object_id}
-    resp = n.run(item[owner](n.id(obj)).check_member_groups.post(body(f, owner, "check_member_groups", group_ids=ask)))
+    resp = n.run(item(f, owner, n.id(obj)).check_member_groups.post(body(f, owner, "check_member_groups", group_ids=ask)))
     assert resp.odata_next_link is None
     assert all(type(v) is str for v in resp.value), resp.value
     return list(resp.value)
@@ -183,8 +192,7 @@ def check_member_groups(n: Nest, owner: str, obj: str, ask: list[str]) -> list[s
 
 def get_member_groups(n: Nest, owner: str, obj: str, security_only: bool, fn: str = "get_member_groups") -> list[str]:
     f = n.flavour
-    item = {"users": f.graph.users.by_user_id, "groups": f.graph.groups.by_group_id, "directory_objects": f.graph.directory_objects.by_directory_object_id}
-    resp = n.run(getattr(item[owner](n.id(obj)), fn).post(body(f, owner, fn, security_enabled_only=security_only)))
+    resp = n.run(getattr(item(f, owner, n.id(obj)), fn).post(body(f, owner, fn, security_enabled_only=security_only)))
     assert all(type(v) is str for v in resp.value), resp.value
     return list(resp.value)
 
@@ -357,11 +365,7 @@ def test_check_member_objects(flavour, run, nest):
     unknown = str(uuid.uuid4())
     ask = [nest.id("X"), nest.id("A"), unknown, nest.id("M"), nest.id("uC")]
     for owner, obj, want in (("users", "uC", ["A", "M"]), ("groups", "B", ["A"]), ("directory_objects", "uX", ["X"])):
-        resp = run(
-            {"users": flavour.graph.users.by_user_id, "groups": flavour.graph.groups.by_group_id, "directory_objects": flavour.graph.directory_objects.by_directory_object_id}[
-                owner
-            ](nest.id(obj)).check_member_objects.post(body(flavour, owner, "check_member_objects", ids=ask))
-        )
+        resp = run(item(flavour, owner, nest.id(obj)).check_member_objects.post(body(flavour, owner, "check_member_objects", ids=ask)))
         assert resp.value == [nest.id(n) for n in want], (owner, obj)
 
 
@@ -388,9 +392,7 @@ def test_get_by_ids(flavour, run, nest):
         assert type(o) is (flavour.User if name.startswith("u") else flavour.Group), (name, type(o))
         assert o.odata_type == ("#microsoft.graph.user" if name.startswith("u") else "#microsoft.graph.group")
         assert o.display_name == nest.objs[name].display_name
-    assert [(o.id, o.user_principal_name) for o in got if type(o) is flavour.User] == [
-        (nest.id(n), nest.objs[n].user_principal_name) for n in ("uC", "uS")
-    ]
+    assert [(o.id, o.user_principal_name) for o in got if type(o) is flavour.User] == [(nest.id(n), nest.objs[n].user_principal_name) for n in ("uC", "uS")]
     assert [o.id for o in get_by_ids(nest, ask, ["user"])] == [nest.id("uC"), nest.id("uS")]
     assert [o.id for o in get_by_ids(nest, ask, ["group"])] == [nest.id(n) for n in ("A", "M", "E")]
     assert [o.id for o in get_by_ids(nest, ask, ["microsoft.graph.group", "User"])] == [nest.id(n) for n in names]
@@ -456,17 +458,14 @@ def test_expand_members_of_a_nested_group(flavour, run, nest):
 # -- errors the SDK raises as ODataError ---------------------------------------------------------
 def test_more_than_twenty_ids_is_400(flavour, run, nest):
     ask = [str(uuid.uuid4()) for _ in range(20)] + [nest.id("A")]
-    users = flavour.graph.users.by_user_id(nest.id("uC"))
-    expect_odata_error(
-        flavour, run, users.check_member_groups.post(body(flavour, "users", "check_member_groups", group_ids=ask)), 400, "Request_BadRequest", TOO_MANY.format(20)
-    )
-    expect_odata_error(
-        flavour, run, users.check_member_objects.post(body(flavour, "users", "check_member_objects", ids=ask)), 400, "Request_BadRequest", TOO_MANY.format(20)
-    )
-    group = flavour.graph.groups.by_group_id(nest.id("C"))
-    expect_odata_error(
-        flavour, run, group.check_member_groups.post(body(flavour, "groups", "check_member_groups", group_ids=ask)), 400, "Request_BadRequest", TOO_MANY.format(20)
-    )
+    for owner, obj, fn, param in (
+        ("users", "uC", "check_member_groups", "group_ids"),
+        ("users", "uC", "check_member_objects", "ids"),
+        ("groups", "C", "check_member_groups", "group_ids"),
+        ("directory_objects", "uC", "check_member_objects", "ids"),
+    ):
+        call = getattr(item(flavour, owner, nest.id(obj)), fn).post(body(flavour, owner, fn, **{param: ask}))
+        expect_odata_error(flavour, run, call, 400, "Request_BadRequest", TOO_MANY.format(20))
 
 
 def test_functions_on_an_unknown_object_are_404(flavour, run, nest):
