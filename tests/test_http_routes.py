@@ -354,6 +354,30 @@ async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
     return await api.get(f"/{v}/directoryObjects/{w.group['id']}"), 200
 
 
+# -- the membership functions and getByIds ---------------------------------------------------------
+@case("POST /directoryObjects/getByIds")
+async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+    return await api.post(f"/{v}/directoryObjects/getByIds", json={"ids": [w.user["id"], w.group["id"]]}), 200
+
+
+def _function_case(anchor: str, fn: str) -> Case:
+    """``POST …/{fn}`` on ``anchor``: the user is in the group, the group in the parent (both answers non-empty)."""
+
+    async def run(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
+        obj = w.group if anchor == "groups/{gid}" else w.user
+        path = anchor.replace("{uid}", obj["id"]).replace("{gid}", obj["id"]).replace("{id}", obj["id"])
+        ids = [w.group["id"], w.parent["id"]]
+        body = {"checkMemberGroups": {"groupIds": ids}, "checkMemberObjects": {"ids": ids}}.get(fn, {"securityEnabledOnly": True})
+        return await api.post(f"/{v}/{path}/{fn}", json=body, token=me_token(api, w) if anchor == "me" else None), 200
+
+    return run
+
+
+for _fn in ("checkMemberGroups", "checkMemberObjects", "getMemberGroups", "getMemberObjects"):
+    for _anchor in ("users/{uid}", "me", "groups/{gid}", "directoryObjects/{id}"):
+        case(f"POST /{_anchor}/{_fn}")(_function_case(_anchor, _fn))
+
+
 @case("POST /graphdir/admin/seed")
 async def _(api: Api, v: str, w: World) -> tuple[httpx.Response, int]:
     body = {"type": "group", "displayName": "DL", "mailEnabled": True, "securityEnabled": False, "members": [w.user["id"]]}

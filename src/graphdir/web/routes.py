@@ -67,7 +67,8 @@ _USER_READ_APP = ("User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "
 USER_MEMBER_GROUPS = Perms(_USER_READ + _DELEGATED_LEGACY, _USER_READ_APP, also=_GROUPS_TOO)
 ME_MEMBER_GROUPS = Perms(("User.Read", "User.ReadWrite") + _USER_READ + _DELEGATED_LEGACY, _USER_READ_APP, also=_GROUPS_TOO)
 # directoryobject-checkmemberobjects.md / -getmemberobjects.md, "Memberships for a user": no group permission
-USER_MEMBER_OBJECTS = Perms(("User.Read",) + _USER_READ_APP + _DELEGATED_LEGACY, _USER_READ_APP)
+# (User.ReadWrite as on GET /me: it includes reading one's own profile)
+USER_MEMBER_OBJECTS = Perms(("User.Read", "User.ReadWrite") + _USER_READ_APP + _DELEGATED_LEGACY, _USER_READ_APP)
 FUNCTIONS = (
     ("checkMemberGroups", f.check_member_groups, "directoryobject-checkmembergroups"),
     ("checkMemberObjects", f.check_member_objects, "directoryobject-checkmemberobjects"),
