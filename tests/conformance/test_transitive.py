@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conformance_helpers import MISSING_MESSAGE, collect_pages, expect_odata_error
+from conformance_helpers import INSUFFICIENT_PRIVILEGES, MISSING_MESSAGE, collect_pages, expect_odata_error
 
 pytestmark = [
     pytest.mark.conformance,
@@ -356,6 +356,10 @@ def test_check_member_groups(flavour, run, nest):
     assert check_member_groups(nest, "groups", "E", ask) == [nest.id(n) for n in ("A", "D1")]
     assert check_member_groups(nest, "directory_objects", "uE", ask) == [nest.id(n) for n in ("A", "D1")]
     assert check_member_groups(nest, "directory_objects", "E", [nest.id("D2"), nest.id("E")]) == [nest.id("D2")]
+    # users/{userPrincipalName} names the same user
+    upn = nest.objs["uC"].user_principal_name
+    resp = run(flavour.graph.users.by_user_id(upn).check_member_groups.post(body(flavour, "users", "check_member_groups", group_ids=ask)))
+    assert resp.value == [nest.id(n) for n in ("A", "M", "C", "B")]
     # 20 ids is the limit, and within it
     twenty = [str(uuid.uuid4()) for _ in range(19)] + [nest.id("B")]
     assert check_member_groups(nest, "users", "uC", twenty) == [nest.id("B")]
@@ -520,3 +524,28 @@ def test_get_by_ids_refusals(flavour, run, nest):
     expect_odata_error(flavour, run, post(by_ids_body(flavour, ids=[nest.id("A")], types=["nonsense"])), 400, "Request_BadRequest", BAD_TYPES)
     # 1,000 is the limit, and within it
     assert [o.id for o in get_by_ids(nest, many[:999] + [nest.id("uA")])] == [nest.id("uA")]
+
+
+@pytest.fixture(scope="session")
+def user_read_token(server):
+    return server.mint_token("User.Read.All")
+
+
+@pytest.fixture(scope="session")
+def user_and_group_read_token(server):
+    return server.mint_token("User.Read.All,GroupMember.Read.All")
+
+
+def test_paired_permissions(flavour, run, nest, user_read_token, user_and_group_read_token):
+    """checkMemberGroups/getMemberGroups on a user need a user-read and a group-read permission;
+    checkMemberObjects a user-read one alone (docs/behaviour.md#membership-functions)."""
+    ask = [nest.id("A"), nest.id("X")]
+    users = flavour.client(user_read_token).users.by_user_id(nest.id("uC"))
+    groups_body = body(flavour, "users", "check_member_groups", group_ids=ask)
+    expect_odata_error(flavour, run, users.check_member_groups.post(groups_body), 403, "Authorization_RequestDenied", INSUFFICIENT_PRIVILEGES)
+    get_body = body(flavour, "users", "get_member_groups", security_enabled_only=False)
+    expect_odata_error(flavour, run, users.get_member_groups.post(get_body), 403, "Authorization_RequestDenied", INSUFFICIENT_PRIVILEGES)
+    assert run(users.check_member_objects.post(body(flavour, "users", "check_member_objects", ids=ask))).value == [nest.id("A")]
+    both = flavour.client(user_and_group_read_token).users.by_user_id(nest.id("uC"))
+    assert run(both.check_member_groups.post(groups_body)).value == [nest.id("A")]
+    assert run(both.get_member_groups.post(get_body)).value == nest.ids({"A", "B", "C", "M"})
