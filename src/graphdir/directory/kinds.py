@@ -97,11 +97,18 @@ def allowed_member_types(props: dict[str, Any]) -> frozenset[str]:
     return SECURITY_MEMBER_TYPES
 
 
+#: The kinds of group a security group may hold (the member is not written, so a mail-enabled one may be nested).
+NESTABLE_KINDS = frozenset({"security", "mailSecurity"})
+
+
 def check_member_type(group: dict[str, Any], member_type: str, member: dict[str, Any]) -> None:
-    """M365 groups hold users only; security groups hold security groups but never M365 groups."""
+    """M365 groups hold users only; security groups hold security groups, mail-enabled ones included,
+    but never M365 groups or distribution groups (docs/behaviour.md#membership; the transitive members
+    page's example lists mail-enabled groups among a group's nested members:
+    https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers)."""
     if member_type not in allowed_member_types(group):
         raise _unsupported_member(member_type)
-    if member_type == "group" and kind(member) != "security":
+    if member_type == "group" and kind(member) not in NESTABLE_KINDS:
         raise _unsupported_member(member_type)
 
 

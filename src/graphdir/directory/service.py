@@ -3,7 +3,8 @@
 Imports nothing from HTTP. Every public method implements one Graph
 operation and cites its doc page; writes run inside the store's single
 writer so that their checks and their change are one transaction.
-Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin` → :class:`TransitiveMixin` and :class:`FunctionsMixin`.
+Layers: :class:`UsersMixin` → :class:`GroupsMixin` → :class:`MembershipMixin` → :class:`TransitiveMixin`
+and :class:`FunctionsMixin`.
 """
 
 from __future__ import annotations

@@ -91,8 +91,7 @@ _FLUSH_LOCK = threading.Lock()
 #: defining ``up(g)``; parameters: tenant, object, tenant). UNION, not UNION ALL: a group reached
 #: twice is walked once, and a cycle (which the writes refuse) would still end. ``CROSS JOIN`` fixes
 #: SQLite's join order (https://www.sqlite.org/optoverview.html#manual_control_of_query_plans_using_cross_join):
-#: left to itself the planner scans the tenant's every edge once per step, the recursive table inside
-#: (an object in 11,000 groups took minutes).
+#: left to itself the planner scans the tenant's every edge once per step, the recursive table inside.
 _UP = (
     "WITH RECURSIVE up(g) AS ("
     "SELECT m.group_id FROM members m JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.group_id "

@@ -58,8 +58,6 @@ READ_GROUP_ANCESTORS = Perms(
 )
 READ_DIRECTORY = Perms(("Directory.Read.All", "Directory.ReadWrite.All") + _DELEGATED_LEGACY, ("Directory.Read.All", "Directory.ReadWrite.All"))
 ADMIN = Perms(("Graphdir.Admin",), ("Graphdir.Admin",))
-#: ``$expand`` of a relationship needs what listing it needs (docs/behaviour.md#expand).
-EXPANSION_PERMS = {"members": READ_GROUPS, "owners": READ_GROUPS, "memberOf": READ_MEMBER_OF}
 # directoryobject-checkmembergroups.md / -getmembergroups.md: "User.ReadBasic.All and GroupMember.Read.All, …,
 # Directory.Read.All": a user-read permission and a group-read one (Directory.Read.All is both)
 _GROUPS_TOO = _GROUP_READ + _DELEGATED_LEGACY
@@ -75,6 +73,8 @@ FUNCTIONS = (
     ("getMemberGroups", f.get_member_groups, "directoryobject-getmembergroups"),
     ("getMemberObjects", f.get_member_objects, "directoryobject-getmemberobjects"),
 )
+#: ``$expand`` of a relationship needs what listing it needs (docs/behaviour.md#expand).
+EXPANSION_PERMS = {"members": READ_GROUPS, "owners": READ_GROUPS, "memberOf": READ_MEMBER_OF}
 
 
 def _routes() -> list[Route]:
