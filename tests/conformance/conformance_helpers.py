@@ -60,6 +60,21 @@ class Server:
         assert token.count(".") == 2, f"graphdir token printed no JWT: {proc.stdout!r}"
         return token
 
+    def mint_delegated_token(self, user: str, scopes: str) -> str:
+        """``graphdir token --db <same db> --user U --scopes "A B"``: a delegated token signed in as ``user`` (for ``/me``)."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "graphdir", "token", "--db", self.db_url, "--user", user, "--scopes", scopes],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, f"graphdir token --user failed: {proc.stderr}"
+        token = proc.stdout.strip().splitlines()[-1].strip()
+        assert token.count(".") == 2, f"graphdir token printed no JWT: {proc.stdout!r}"
+        return token
+
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST {origin}/graphdir/admin/seed`` with the serve token (objects Graph cannot create)."""
         r = httpx.post(f"{self.origin}/graphdir/admin/seed", json=body, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
