@@ -340,7 +340,7 @@ def report_md(meta: dict[str, Any], s: dict[str, dict[str, dict[str, Any]]], t: 
         "Before every run the bench waits until every server and the database's backends are idle.\n\n"
         "Placement: " + "; ".join(f"**{k}**: {v}" for k, v in meta["placement"].items()) + "."
     )
-    return f"{head}\n\n{table(s)}\n\nTargets (issue 10):\n\n{targets_md(t)}\n"
+    return f"{head}\n\n{table(s)}\n\nTargets (issues 10 and 11):\n\n{targets_md(t)}\n"
 
 
 def update_readme(md: str) -> None:
