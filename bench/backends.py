@@ -403,7 +403,8 @@ def main(**o: Any) -> None:
                 f"(pid {cfg.server.sid}, workers {cfg.server.worker_pids()}); placement: {cfg.placement}")
         cases = b.cases()
         for c in cases:
-            c.conns = o["connections"]
+            if c.conns == 64:  # the cases with a connection count of their own keep it
+                c.conns = o["connections"]
         for rnd in range(o["rounds"]):
             order = cfgs[rnd % len(cfgs):] + cfgs[: rnd % len(cfgs)]
             log(f"== round {rnd + 1}/{o['rounds']}: {', '.join(c.name for c in order)}")

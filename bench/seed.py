@@ -11,7 +11,8 @@ Layout (``Scale`` names the sizes; the full run uses the defaults):
 * pools: ``remove`` = memberships of leaf groups (exactly ``group_size`` members each), shuffled so
   consecutive requests hit different groups; ``remove_big`` = the large group's memberships, shuffled;
   ``add`` = (leaf group, user) pairs that are *not* memberships; ``remove_nested`` = the tree's
-  (parent, child group) memberships, shuffled.
+  (parent, child group) memberships and those of ``nested_extra`` empty groups nested in the large
+  group, shuffled.
 
 The transitive cases use the tree: its root (group 0) holds 2,046 nested groups at depths 1–10, and
 a user of a deepest group (``deep_user``) is a transitive member of the 11 groups on its path.
@@ -44,6 +45,7 @@ class Scale:
     big: int = 1_000_000
     nest_fanout: int = 2
     nest_parents: int = 1023  # groups 0..1022 hold children 1..2046: a binary tree 10 levels deep under group 0
+    nested_extra: int = 20_000  # empty groups nested in the large group: the pool of nested-group removals
     seed: int = 20260101
 
     @property
@@ -65,6 +67,7 @@ class Tenant:
     user_ids: list[str]
     group_ids: list[str]
     big_id: str
+    extra_ids: list[str]
 
     def group_members(self, g: int) -> list[int]:
         s = self.scale
@@ -84,7 +87,8 @@ def make_tenant(scale: Scale) -> Tenant:
     rng = random.Random(scale.seed)
     users = [_guid(rng) for _ in range(scale.total_users)]
     groups = [_guid(rng) for _ in range(scale.groups)]
-    return Tenant(scale, users, groups, _guid(rng))
+    big = _guid(rng)
+    return Tenant(scale, users, groups, big, [_guid(rng) for _ in range(scale.nested_extra)])
 
 
 def _user(tid: str, uid: str, i: int) -> StoredObject:
@@ -123,6 +127,7 @@ def load(store: Any, tid: str, t: Tenant, log: Any = print) -> dict[str, float]:
     t0 = time.perf_counter()
     objs = [_group(tid, t.group_ids[g], f"Group {g}", f"g{g}") for g in range(s.groups)]
     objs.append(_group(tid, t.big_id, "Everyone (large)", "everyone"))
+    objs += [_group(tid, x, f"Nested {i}", f"n{i}") for i, x in enumerate(t.extra_ids)]
     objs.sort(key=lambda o: o.id)
     edges: list[tuple[str, str, str]] = []
     for g in range(s.groups):
@@ -130,6 +135,7 @@ def load(store: Any, tid: str, t: Tenant, log: Any = print) -> dict[str, float]:
         edges += [(gid, t.user_ids[u], "user") for u in t.group_members(g)]
         edges += [(gid, t.group_ids[c], "group") for c in t.children(g)]
     edges += [(t.big_id, uid, "user") for uid in t.user_ids[: s.big]]
+    edges += [(t.big_id, x, "group") for x in t.extra_ids]
     edges.sort()
     store.bulk_load(tid, objs, edges)
     timings["groups_members_s"] = time.perf_counter() - t0
@@ -154,6 +160,7 @@ def pools(t: Tenant) -> dict[str, list[tuple[str, str]]]:
             add += [(t.group_ids[g], t.user_ids[u]) for u in t.group_members((g + k) % s.groups)]
     rng.shuffle(add)
     nested = [(t.group_ids[g], t.group_ids[c]) for g in range(s.groups) for c in t.children(g)]
+    nested += [(t.big_id, x) for x in t.extra_ids]
     rng.shuffle(nested)
     return {"remove": remove, "remove_big": big, "add": add, "remove_nested": nested}
 
