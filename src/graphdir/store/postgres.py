@@ -89,15 +89,11 @@ _DOWN = (
     "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group' "
     "JOIN objects x ON x.tenant_id=m.tenant_id AND x.id=m.member_id WHERE x.deleted IS NULL)"
 )
-#: The walks without checking each group's row, and the tenant's soft-deleted groups that make them
+#: The walk down without checking each group's row, and the tenant's soft-deleted groups that make it
 #: enough when none was reached (as SQLite's).
 _DOWN_ALL = (
     "WITH RECURSIVE down(g) AS (SELECT %s::text COLLATE \"C\" "
     "UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id=%s AND m.group_id=down.g AND m.member_type='group')"
-)
-_UP_ALL = (
-    "WITH RECURSIVE up(g) AS (SELECT group_id FROM members WHERE tenant_id=%s AND member_id=%s "
-    "UNION SELECT m.group_id FROM up JOIN members m ON m.tenant_id=%s AND m.member_id=up.g)"
 )
 _DELETED_GROUPS = "SELECT id FROM objects WHERE tenant_id=%s AND type='group' AND deleted IS NOT NULL LIMIT %s"
 
@@ -583,10 +579,9 @@ class PostgresStore:
 
     # -- transitive relationships (graphdir.store.transitive) -------------------------------------
     async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
-        found = {r[0] for r in await self._q(f"{_UP_ALL} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
-        if found and await self._reached_deleted(tenant_id, found):
-            return {r[0] for r in await self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
-        return found
+        # one round trip: the server checks each group's row as it walks (a round trip costs more
+        # than those lookups; SQLite's store walks without them, graphdir.store.sqlite)
+        return {r[0] for r in await self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
 
     async def _reached_deleted(self, tenant_id: str, reached: Iterable[str]) -> bool:
         """Did an unchecked walk reach a soft-deleted group (or might it have: more than
