@@ -68,6 +68,7 @@ MSG_MAIL_UPDATE = "Cannot Update a mail-enabled security groups and or distribut
 MSG_MAIL_CREATE = "Cannot Create a mail-enabled security groups and or distribution list."
 MSG_ONPREM = "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration."
 MSG_INVALID_ID = "Invalid object identifier '{}'."
+MSG_CYCLE = "Adding this group as a member would create a circular membership."
 MSG_LAST_OWNER = "The group must have at least one owner, hence this owner cannot be removed."
 MSG_TOO_MANY_LINKS = "A resource cannot contain more than 20 link changes."
 MSG_METHOD = "Specified HTTP method is not allowed for the request target."

@@ -13,6 +13,7 @@ from http_helpers import (
     GRAPH,
     MSG_ALREADY,
     MSG_COUNT,
+    MSG_CYCLE,
     MSG_FORBIDDEN,
     MSG_INVALID_ID,
     MSG_MAIL_UPDATE,
@@ -30,7 +31,6 @@ from http_helpers import (
 pytestmark = pytest.mark.anyio
 
 VERSIONS = ["v1.0", "beta"]
-MSG_CYCLE = "Adding this group as a member would create a circular membership."
 ROLE_MANAGEMENT = "RoleManagement.ReadWrite.Directory"
 
 

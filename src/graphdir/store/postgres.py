@@ -62,8 +62,8 @@ from graphdir.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION_TABLE
 from graphdir.store.postgres_backend import PostgresBackend, connect
 from graphdir.store.postgres_txn import COLS, INSERT_OBJECT, PgTxn, PgView, translate
 from graphdir.store.sqlfilter import compile_predicate, compile_search
-from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, pack_page, row_object, tenant_row
-from graphdir.store.transitive import FEW_DELETED, first_member_ids
+from graphdir.store.sqlite_txn import APP_COLS, TENANT_COLS, app_row, now, object_columns, pack_page, page_columns, row_object, tenant_row
+from graphdir.store.transitive import FEW_DELETED, first_member_ids, reached_deleted
 from graphdir.store.writer import Writer, on_event_loop
 
 T = TypeVar("T")
@@ -72,6 +72,11 @@ log = logging.getLogger("graphdir.store.postgres")
 #: ``pg_advisory_lock`` key serialising schema migrations between processes ("graphdir" in ASCII).
 MIGRATION_LOCK = 0x6772617068646972
 _DIALECT = "postgresql"
+#: A rendered page's columns (:func:`~graphdir.store.sqlite_txn.page_columns`), as SQLite's.
+_RENDERED_COLS = (
+    "o.id, o.type, CASE WHEN o.rendered_version=%s::text THEN o.rendered END, "
+    "CASE WHEN o.rendered_version IS NOT DISTINCT FROM %s::text AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
+)
 
 #: The live groups that hold an object, directly or through live nested groups (``up(g)``;
 #: parameters: tenant, object, tenant), as SQLite's (graphdir.store.transitive).
@@ -542,7 +547,7 @@ class PostgresStore:
         """The statement selecting the rows of ``frm`` past the query's position, in its order, each
         ending with its keys (from column ``width`` on), its parameters, and ``LIMIT %s`` left to bind."""
         keyed, key_args = self._keyed(frm, args, where, id_col, q)
-        cols, col_args, width, render = self._cols(q)
+        cols, col_args, width, render = page_columns(self._render, q, _RENDERED_COLS)
         return f"SELECT {cols}, {keyed}", [*col_args, *key_args], width, render
 
     @staticmethod
@@ -565,18 +570,6 @@ class PostgresStore:
         order = ", ".join(k + direction for k in keys)
         return f"{sel} {frm}{page_where} ORDER BY {order} LIMIT %s", page_args
 
-    def _cols(self, q: ListQuery) -> tuple[str, list[Any], int, Renderer | None]:
-        """The columns a page selects over ``o``, their parameters, how many there are (the keys follow)
-        and the renderer when the query asks for rendered items."""
-        render = self._render.render.get(q.rendered) if q.rendered is not None and self._render is not None else None
-        if render is None:
-            return COLS, [], 6, None
-        cols = (
-            "o.id, o.type, CASE WHEN o.rendered_version=%s::text THEN o.rendered END, "
-            "CASE WHEN o.rendered_version IS NOT DISTINCT FROM %s::text AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
-        )
-        return cols, [q.rendered, q.rendered], 4, render
-
     # -- transitive relationships (graphdir.store.transitive) -------------------------------------
     async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
         # one round trip: the server checks each group's row as it walks (a round trip costs more
@@ -584,10 +577,8 @@ class PostgresStore:
         return {r[0] for r in await self._q(f"{_UP} SELECT g FROM up", (tenant_id, object_id, tenant_id))}
 
     async def _reached_deleted(self, tenant_id: str, reached: Iterable[str]) -> bool:
-        """Did an unchecked walk reach a soft-deleted group (or might it have: more than
-        :data:`FEW_DELETED` of them in the tenant)? As SQLite's."""
-        deleted = {r[0] for r in await self._q(_DELETED_GROUPS, (tenant_id, FEW_DELETED + 1))}
-        return len(deleted) > FEW_DELETED or not deleted.isdisjoint(reached)
+        """Might an unchecked walk have reached one of the tenant's soft-deleted groups?"""
+        return reached_deleted({r[0] for r in await self._q(_DELETED_GROUPS, (tenant_id, FEW_DELETED + 1))}, reached)
 
     async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         frm = f"FROM ({_UP} SELECT g FROM up) a JOIN objects o ON o.tenant_id=%s AND o.id=a.g WHERE o.deleted IS NULL"
@@ -617,9 +608,7 @@ class PostgresStore:
             if page is not None:
                 return page
         frm = "FROM members m JOIN objects o ON o.tenant_id=m.tenant_id AND o.id=m.member_id WHERE m.tenant_id=%s AND m.group_id=d.g AND o.deleted IS NULL"
-        page = await self._merged(tenant_id, groups, frm, [tenant_id], where, args, q, count)
-        assert page is not None  # the joined arms skip soft-deleted objects themselves
-        return page
+        return await self._merged(tenant_id, groups, frm, [tenant_id], where, args, q, count)
 
     async def _id_arms(self, tenant_id: str, groups: list[str], q: ListQuery, count: int | None) -> Page | None:
         """A page in id order with no filter, as SQLite's: :func:`first_member_ids` reads member ids
@@ -631,40 +620,37 @@ class PostgresStore:
         direction = " DESC" if q.descending else ""
 
         async def fetch(asks: list[tuple[str, str | None, int]]) -> list[list[str]]:
-            out: dict[int, list[str]] = {}
-            for past in (False, True):
-                todo = [i for i, a in enumerate(asks) if (a[1] is not None) == past]
-                if not todo:
-                    continue
-                bound = f' AND m.member_id {"<" if q.descending else ">"} (d.after COLLATE "C")' if past else ""
-                rows = await self._q(
-                    "SELECT d.n, x.k FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY d(g, after, n) CROSS JOIN LATERAL ("
-                    f"SELECT m.member_id AS k FROM members m WHERE m.tenant_id=%s AND m.group_id=d.g{typed}{bound} "
-                    f"ORDER BY m.member_id{direction} LIMIT %s) x",
-                    [[asks[i][0] for i in todo], [asks[i][1] for i in todo], tenant_id, *typed_args, asks[0][2]],
-                    custom=True,
-                )
-                got: dict[int, list[str]] = {}
-                for n, k in rows:
-                    got.setdefault(n - 1, []).append(k)
-                for j, i in enumerate(todo):
-                    out[i] = got.get(j, [])
-            return [out[i] for i in range(len(asks))]
+            bound = f' AND m.member_id {"<" if q.descending else ">"} (d.after COLLATE "C")' if asks[0][1] is not None else ""
+            rows = await self._q(
+                "SELECT d.n, x.k FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY d(g, after, n) CROSS JOIN LATERAL ("
+                f"SELECT m.member_id AS k FROM members m WHERE m.tenant_id=%s AND m.group_id=d.g{typed}{bound} "
+                f"ORDER BY m.member_id{direction} LIMIT %s) x",
+                [[a[0] for a in asks], [a[1] for a in asks], tenant_id, *typed_args, asks[0][2]],
+                custom=True,
+            )
+            got: list[list[str]] = [[] for _ in asks]
+            for n, k in rows:
+                got[n - 1].append(k)
+            return got
 
         page_ids = await first_member_ids(fetch, groups, q.after[0] if q.after else None, q.top, q.descending)
-        cols, col_args, width, render = self._cols(q)
+        rows, width, render = await self._page_objects(tenant_id, page_ids, q, "o.id")
+        return pack_page(rows, width, render, count, q.top) if len(rows) == len(page_ids) else None
+
+    async def _page_objects(self, tenant_id: str, page_ids: list[str], q: ListQuery, key_cols: str) -> tuple[list[tuple[Any, ...]], int, Renderer | None]:
+        """The live objects of a page's ids, in that order, each row ending with ``key_cols``."""
+        cols, col_args, width, render = page_columns(self._render, q, _RENDERED_COLS)
         rows = await self._q(
-            f"SELECT {cols}, o.id FROM unnest(%s::text[]) WITH ORDINALITY a(id, n) JOIN objects o ON o.tenant_id=%s AND o.id=a.id "
+            f"SELECT {cols}, {key_cols} FROM unnest(%s::text[]) WITH ORDINALITY a(id, n) JOIN objects o ON o.tenant_id=%s AND o.id=a.id "
             "WHERE o.deleted IS NULL ORDER BY a.n",
             [*col_args, page_ids, tenant_id],
         )
-        return pack_page(rows, width, render, count, q.top) if len(rows) == len(page_ids) else None
+        return rows, width, render
 
     async def _merged(
         self, tenant_id: str, groups: list[str], frm: str, frm_args: list[Any], where: str, args: list[Any], q: ListQuery, count: int | None
-    ) -> Page | None:
-        """The page merged from one arm per group of ``frm`` (which names the group ``d.g``); None when
-        one of its objects is soft-deleted (only arms that do not join the objects can find one)."""
+    ) -> Page:
+        """The page merged from one arm per group of ``frm`` (which names the group ``d.g``)."""
         keyed, key_args = self._keyed(frm, [*frm_args, *args], where, "m.member_id", q)
         direction = " DESC" if q.descending else ""
         by_name = q.order_by == "displayName"
@@ -674,15 +660,8 @@ class PostgresStore:
             [groups, *key_args, q.top + 1, q.top + 1],
             custom=True,
         )
-        page_ids = [k[-1] for k in keys]
-        cols, col_args, width, render = self._cols(q)
-        key_cols = "o.display_name, o.id" if by_name else "o.id"
-        rows = await self._q(
-            f"SELECT {cols}, {key_cols} FROM unnest(%s::text[]) WITH ORDINALITY a(id, n) JOIN objects o ON o.tenant_id=%s AND o.id=a.id "
-            "WHERE o.deleted IS NULL ORDER BY a.n",
-            [*col_args, page_ids, tenant_id],
-        )
-        return pack_page(rows, width, render, count, q.top) if len(rows) == len(page_ids) else None
+        rows, width, render = await self._page_objects(tenant_id, [k[-1] for k in keys], q, "o.display_name, o.id" if by_name else "o.id")
+        return pack_page(rows, width, render, count, q.top)
 
     # -- bulk ----------------------------------------------------------------------------------
     def bulk_load(self, tenant_id: str, objects: Iterable[StoredObject], members: Iterable[tuple[str, str, str]]) -> None:

@@ -54,11 +54,12 @@ from graphdir.store.sqlite_txn import (
     now,
     object_columns,
     pack_page,
+    page_columns,
     row_object,
     tenant_row,
     translate,
 )
-from graphdir.store.transitive import FEW_DELETED, first_member_ids, merge_arms
+from graphdir.store.transitive import FEW_DELETED, first_member_ids, merge_arms, reached_deleted
 from graphdir.store.writer import Writer
 
 __all__ = ["BUSY_WAIT", "CACHE_GROUPS", "Conflict", "SqliteStore", "SqliteTxn", "SqliteView", "translate"]
@@ -86,6 +87,13 @@ TAIL_PASSES = 2
 #: doing close()"). The inode stays open with its descriptor, so its number is never reused.
 _FLUSH_FDS: dict[tuple[int, int], int] = {}
 _FLUSH_LOCK = threading.Lock()
+
+#: A rendered page's columns (:func:`~graphdir.store.sqlite_txn.page_columns`): the stored bytes when
+#: they were made with the projection asked for, else the attributes.
+_RENDERED_COLS = (
+    "o.id, o.type, CASE WHEN o.rendered_version=? THEN o.rendered END, "
+    "CASE WHEN o.rendered_version IS ? AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
+)
 
 #: The live groups that hold an object, directly or through live nested groups (a ``WITH`` clause
 #: defining ``up(g)``; parameters: tenant, object, tenant). UNION, not UNION ALL: a group reached
@@ -507,22 +515,9 @@ class SqliteStore:
             page_args += list(q.after)
         order = ", ".join(k + direction for k in keys)
         key_sel = ", ".join(keys)
-        cols, col_args, width, render = self._cols(q)
+        cols, col_args, width, render = page_columns(self._render, q, _RENDERED_COLS)
         rows = self._q(f"SELECT {cols}, {key_sel} {frm}{page_where} ORDER BY {order} LIMIT ?", [*col_args, *page_args, q.top + 1])
         return rows, width, render
-
-    def _cols(self, q: ListQuery) -> tuple[str, list[Any], int, Renderer | None]:
-        """The columns a page selects over ``o``, their parameters, how many there are (the keys follow)
-        and the renderer when the query asks for rendered items."""
-        render = self._render.render.get(q.rendered) if q.rendered is not None and self._render is not None else None
-        if render is None:
-            return COLS, [], 6, None
-        # the stored bytes when they were made with the projection asked for, else the attributes
-        cols = (
-            "o.id, o.type, CASE WHEN o.rendered_version=? THEN o.rendered END, "
-            "CASE WHEN o.rendered_version IS ? AND o.rendered IS NOT NULL THEN NULL ELSE o.props END"
-        )
-        return cols, [q.rendered, q.rendered], 4, render
 
     # -- transitive relationships (graphdir.store.transitive) ----------------------
     async def transitive_group_ids(self, tenant_id: str, object_id: str) -> set[str]:
@@ -532,10 +527,8 @@ class SqliteStore:
         return found
 
     def _reached_deleted(self, tenant_id: str, reached: Iterable[str]) -> bool:
-        """Did an unchecked walk reach a soft-deleted group (or might it have: more than
-        :data:`FEW_DELETED` of them in the tenant)?"""
-        deleted = {r[0] for r in self._q(_DELETED_GROUPS, (tenant_id, FEW_DELETED + 1))}
-        return len(deleted) > FEW_DELETED or not deleted.isdisjoint(reached)
+        """Might an unchecked walk have reached one of the tenant's soft-deleted groups?"""
+        return reached_deleted({r[0] for r in self._q(_DELETED_GROUPS, (tenant_id, FEW_DELETED + 1))}, reached)
 
     async def list_transitive_member_of(self, tenant_id: str, object_id: str, q: ListQuery) -> Page:
         frm = f"FROM ({_UP} SELECT g FROM up) a CROSS JOIN objects o ON o.tenant_id=? AND o.id=a.g WHERE o.deleted IS NULL"
@@ -578,24 +571,17 @@ class SqliteStore:
         direction = " DESC" if q.descending else ""
 
         async def fetch(asks: list[tuple[str, str | None, int]]) -> list[list[str]]:
-            out: dict[int, list[str]] = {}
-            for past in (False, True):
-                todo = [(i, a) for i, a in enumerate(asks) if (a[1] is not None) == past]
-                if not todo:
-                    continue
-                bound = f" AND member_id {'<' if q.descending else '>'} json_extract(a.value, '$[1]')" if past else ""
-                rows = self._q(
-                    "SELECT (SELECT json_group_array(member_id) FROM (SELECT member_id FROM members "
-                    f"WHERE tenant_id=? AND group_id=json_extract(a.value, '$[0]'){typed}{bound} "
-                    f"ORDER BY member_id{direction} LIMIT ?)) FROM json_each(?) a ORDER BY a.key",
-                    [tenant_id, *(q.types or ()), asks[0][2], orjson.dumps([a for _, a in todo]).decode()],
-                )
-                for (i, _), r in zip(todo, rows, strict=True):
-                    out[i] = orjson.loads(r[0])
-            return [out[i] for i in range(len(asks))]
+            bound = f" AND member_id {'<' if q.descending else '>'} json_extract(a.value, '$[1]')" if asks[0][1] is not None else ""
+            rows = self._q(
+                "SELECT (SELECT json_group_array(member_id) FROM (SELECT member_id FROM members "
+                f"WHERE tenant_id=? AND group_id=json_extract(a.value, '$[0]'){typed}{bound} "
+                f"ORDER BY member_id{direction} LIMIT ?)) FROM json_each(?) a ORDER BY a.key",
+                [tenant_id, *(q.types or ()), asks[0][2], orjson.dumps(asks).decode()],
+            )
+            return [orjson.loads(r[0]) for r in rows]
 
         page_ids = run_now(first_member_ids(fetch, groups, q.after[0] if q.after else None, q.top, q.descending))
-        cols, col_args, width, render = self._cols(q)
+        cols, col_args, width, render = page_columns(self._render, q, _RENDERED_COLS)
         rows = self._q(
             f"SELECT {cols}, o.id FROM json_each(?) a CROSS JOIN objects o ON o.tenant_id=? AND o.id=a.value "
             "WHERE o.deleted IS NULL ORDER BY a.key",

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from graphdir import stalls
+from graphdir.query import ListQuery
 from graphdir.store.base import (
     Change,
     Conflict,
@@ -59,6 +60,19 @@ def rendered_row(r: tuple[Any, ...], render: Renderer) -> tuple[str, bytes]:
     if r[2] is not None:
         return r[1], r[2]
     return r[1], render(r[1], r[0], orjson.loads(r[3]))
+
+
+def page_columns(
+    renderings: Renderings | None, q: ListQuery, rendered_cols: str
+) -> tuple[str, list[Any], int, Renderer | None]:
+    """The columns a page selects over ``o`` (both stores), their parameters, how many there are (the
+    keys follow) and the renderer when the query asks for rendered items. ``rendered_cols`` is the
+    store's spelling of (id, type, the stored bytes when made with the projection asked for, else the
+    attributes), with two placeholders for the rendering key."""
+    render = renderings.render.get(q.rendered) if q.rendered is not None and renderings is not None else None
+    if render is None:
+        return COLS, [], 6, None
+    return rendered_cols, [q.rendered, q.rendered], 4, render
 
 
 def pack_page(rows: list[tuple[Any, ...]], width: int, render: Renderer | None, count: int | None, top: int) -> Page:

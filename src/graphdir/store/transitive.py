@@ -34,6 +34,12 @@ FEW_DELETED = 1000
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
+def reached_deleted(deleted: set[str], reached: Iterable[str]) -> bool:
+    """Might an unchecked walk have reached a soft-deleted group? ``deleted``: the tenant's soft-deleted
+    groups as read with a limit of :data:`FEW_DELETED` + 1 (more than that: assume so)."""
+    return len(deleted) > FEW_DELETED or not deleted.isdisjoint(reached)
+
+
 def _fold(v: Any) -> Any:
     return v.translate(_ASCII_LOWER) if isinstance(v, str) else v
 
@@ -62,8 +68,9 @@ def merge_arms(arms: Iterable[Sequence[tuple[Any, ...]]], width: int, top: int, 
 
 
 #: What a store answers for a round of :func:`first_member_ids`: per (group, position or None, n),
-#: the member ids of that group past the position, at most n of them (n is the same for every ask of
-#: a round).
+#: the member ids of that group past the position, at most n of them. Every ask of a round has the
+#: same n, and either every ask has a position or none has (the first round asks from the page's
+#: position, every later one from where each arm stopped).
 ArmFetch = Callable[[list[tuple[str, str | None, int]]], Awaitable[list[list[str]]]]
 
 

@@ -51,17 +51,19 @@ async def check_member_objects(c: Ctx) -> GraphResponse:
     return _strings(c, await c.dir.check_member_objects(c.actor, anchor, key, p["ids"]))
 
 
-async def get_member_groups(c: Ctx) -> GraphResponse:
+async def _member_groups(c: Ctx, operation: str) -> GraphResponse:
     anchor, key = _anchor(c)
-    p = await _params(c, "getMemberGroups", actions.GET_MEMBER)
+    p = await _params(c, operation, actions.GET_MEMBER)
     return _strings(c, await c.dir.get_member_groups(c.actor, anchor, key, p["securityEnabledOnly"]))
+
+
+async def get_member_groups(c: Ctx) -> GraphResponse:
+    return await _member_groups(c, "getMemberGroups")
 
 
 async def get_member_objects(c: Ctx) -> GraphResponse:
     """The groups, as getMemberGroups: graphdir holds no directoryRole or administrativeUnit objects to add."""
-    anchor, key = _anchor(c)
-    p = await _params(c, "getMemberObjects", actions.GET_MEMBER)
-    return _strings(c, await c.dir.get_member_groups(c.actor, anchor, key, p["securityEnabledOnly"]))
+    return await _member_groups(c, "getMemberObjects")
 
 
 async def get_by_ids(c: Ctx) -> GraphResponse:
